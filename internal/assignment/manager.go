@@ -1,0 +1,226 @@
+package assignment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"kindling/internal/clock"
+	"kindling/internal/config"
+	"kindling/internal/errdefs"
+	"kindling/internal/invoke"
+)
+
+// Env is an execution environment as the assignment service uses it. The
+// worker's Environment implements it.
+type Env interface {
+	ID() string
+	// Invoke runs one invocation; healthy reports whether the environment
+	// can serve another.
+	Invoke(ctx context.Context, req *invoke.Request) (res *invoke.Result, healthy bool)
+	// Destroy releases the environment. Idempotent.
+	Destroy()
+}
+
+// Placer creates a new environment for a function on some worker.
+type Placer interface {
+	Place(ctx context.Context, fn *config.Function) (Env, error)
+}
+
+// Config configures a Manager.
+type Config struct {
+	Placer Placer
+	Clock  clock.Clock
+	// KeepAlive is how long an idle environment is kept, in Lambda's time
+	// (scaled by Clock).
+	KeepAlive time.Duration
+	Logger    *slog.Logger
+}
+
+// Manager is the assignment service of one region, in memory.
+type Manager struct {
+	cfg       Config
+	keepAlive time.Duration // scaled
+
+	mu sync.Mutex // guards t
+	t  *Table
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Lease is an environment handed out for one invocation. Give it back with
+// Release.
+type Lease struct {
+	Env  Env
+	Cold bool
+	id   string
+}
+
+// NewManager returns a Manager and starts its keep-alive reaper.
+func NewManager(cfg Config) *Manager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m := &Manager{
+		cfg:       cfg,
+		keepAlive: cfg.Clock.Scale(cfg.KeepAlive),
+		t:         NewTable(),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	go m.reaper()
+	return m
+}
+
+func keyOf(fn *config.Function) Key {
+	return Key{Function: fn.QualifiedARN(), Revision: fn.RevisionID}
+}
+
+// Acquire returns an idle environment of fn (warm) or places a new one
+// (cold). Errors wrap errdefs classes.
+func (m *Manager) Acquire(ctx context.Context, fn *config.Function) (*Lease, error) {
+	key := keyOf(fn)
+	m.mu.Lock()
+	e, retired := m.t.Acquire(key)
+	if e != nil {
+		m.mu.Unlock()
+		m.destroy(retired)
+		return &Lease{Env: e.Ref.(Env), id: e.ID}, nil
+	}
+	m.mu.Unlock()
+	m.destroy(retired)
+
+	env, err := m.cfg.Placer.Place(ctx, fn)
+	if errors.Is(err, errdefs.ErrUnavailable) && m.evictIdle(fn.MemoryMB) {
+		env, err = m.cfg.Placer.Place(ctx, fn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.t.Add(env.ID(), key, fn.MemoryMB, env)
+	m.t.Ready(env.ID())
+	m.mu.Unlock()
+	return &Lease{Env: env, Cold: true, id: env.ID()}, nil
+}
+
+// Release gives a lease back. An unhealthy environment, or one of a retired
+// revision, is destroyed.
+func (m *Manager) Release(l *Lease, healthy bool) {
+	m.mu.Lock()
+	destroy := m.t.Release(l.id, healthy, m.cfg.Clock.Now())
+	m.mu.Unlock()
+	if destroy || !healthy {
+		go l.Env.Destroy()
+	}
+}
+
+// RetireFunction destroys the idle environments of a function version and
+// marks its busy ones for destruction at release (deletion of a function).
+func (m *Manager) RetireFunction(fn *config.Function) {
+	m.mu.Lock()
+	out := m.t.RetireFunction(fn.QualifiedARN())
+	m.mu.Unlock()
+	m.destroy(out)
+}
+
+// evictIdle destroys least recently used idle environments until mb of
+// memory is free or none are left; it reports whether it freed any.
+func (m *Manager) evictIdle(mb int) bool {
+	m.mu.Lock()
+	var idle []*Entry
+	for _, e := range m.t.All() {
+		if e.State == StateIdle {
+			idle = append(idle, e)
+		}
+	}
+	sort.Slice(idle, func(i, j int) bool { return idle[i].IdleSince.Before(idle[j].IdleSince) })
+	var out []*Entry
+	freed := 0
+	for _, e := range idle {
+		if freed >= mb {
+			break
+		}
+		m.t.Remove(e.ID)
+		freed += e.MemoryMB
+		out = append(out, e)
+	}
+	m.mu.Unlock()
+	for _, e := range out {
+		e.Ref.(Env).Destroy()
+	}
+	return len(out) > 0
+}
+
+func (m *Manager) destroy(entries []*Entry) {
+	for _, e := range entries {
+		go e.Ref.(Env).Destroy()
+	}
+}
+
+// reaper destroys environments idle for longer than the keep-alive.
+func (m *Manager) reaper() {
+	defer close(m.done)
+	tick := m.keepAlive / 10
+	if tick < 5*time.Millisecond {
+		tick = 5 * time.Millisecond
+	}
+	if tick > time.Second {
+		tick = time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.mu.Lock()
+			out := m.t.Expire(m.cfg.Clock.Now(), m.keepAlive)
+			m.mu.Unlock()
+			for _, e := range out {
+				m.cfg.Logger.Debug("keep-alive expired", "env", e.ID)
+			}
+			m.destroy(out)
+		}
+	}
+}
+
+// Stats reports the environments by state.
+func (m *Manager) Stats() (initialising, idle, busy, memoryMB int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.t.Counts()
+}
+
+// Close stops the reaper and destroys every environment.
+func (m *Manager) Close() {
+	close(m.stop)
+	<-m.done
+	m.mu.Lock()
+	all := m.t.All()
+	for _, e := range all {
+		m.t.Remove(e.ID)
+	}
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.Ref.(Env).Destroy()
+		}()
+	}
+	wg.Wait()
+}
+
+// String describes the manager's state, for logs.
+func (m *Manager) String() string {
+	i, idle, b, mem := m.Stats()
+	return fmt.Sprintf("environments: %d initialising, %d idle, %d busy, %d MB", i, idle, b, mem)
+}

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Function is the stored configuration of one function's $LATEST (and,
+// later, of each published version). It is what the config service keeps in
+// JetStream KV, JSON-encoded. Values are immutable once read: writers
+// build a new Function and store it with a compare-and-swap on the revision.
+type Function struct {
+	// Account is the 12-digit AWS account id owning the function.
+	Account string `json:"account"`
+	// Region is the region in the function's ARN.
+	Region string `json:"region"`
+	// Name is the function name (1-64 of [a-zA-Z0-9-_]).
+	Name string `json:"name"`
+	// Version is "$LATEST" or a published version number.
+	Version string `json:"version"`
+
+	Runtime       string            `json:"runtime"`
+	Handler       string            `json:"handler,omitempty"`
+	Role          string            `json:"role"`
+	Description   string            `json:"description,omitempty"`
+	MemoryMB      int               `json:"memoryMB"`
+	TimeoutSec    int               `json:"timeoutSec"`
+	EphemeralMB   int               `json:"ephemeralMB"`
+	Env           map[string]string `json:"env,omitempty"`
+	Architectures []string          `json:"architectures,omitempty"`
+	PackageType   string            `json:"packageType"`
+	// Tags are the function's resource tags (CreateFunction's Tags).
+	Tags map[string]string `json:"tags,omitempty"`
+
+	// CodeSha256 is the base64 SHA-256 of the deployment package, as
+	// Lambda reports it; CodeKey names the package in the code store (hex
+	// SHA-256).
+	CodeSha256 string `json:"codeSha256"`
+	CodeKey    string `json:"codeKey"`
+	CodeSize   int64  `json:"codeSize"`
+
+	// RevisionID changes on every update of this record.
+	RevisionID   string    `json:"revisionId"`
+	LastModified time.Time `json:"lastModified"`
+
+	// State machine (see states.go): State, StateReason, StateReasonCode,
+	// LastUpdateStatus and its reason.
+	State                      string `json:"state"`
+	StateReason                string `json:"stateReason,omitempty"`
+	StateReasonCode            string `json:"stateReasonCode,omitempty"`
+	LastUpdateStatus           string `json:"lastUpdateStatus"`
+	LastUpdateStatusReason     string `json:"lastUpdateStatusReason,omitempty"`
+	LastUpdateStatusReasonCode string `json:"lastUpdateStatusReasonCode,omitempty"`
+}
+
+// ARN returns the unqualified function ARN.
+func (f *Function) ARN() string {
+	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", f.Region, f.Account, f.Name)
+}
+
+// QualifiedARN returns the ARN qualified with the version.
+func (f *Function) QualifiedARN() string {
+	return f.ARN() + ":" + f.Version
+}

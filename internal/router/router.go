@@ -1,0 +1,37 @@
+// Package router is the invoke path behind the frontend: it acquires an
+// environment from the assignment service, runs the invocation on it through
+// its worker, and releases it. It implements invoke.Invoker.
+package router
+
+import (
+	"context"
+	"errors"
+
+	"kindling/internal/assignment"
+	"kindling/internal/invoke"
+	"kindling/internal/worker"
+)
+
+// Router routes synchronous invocations.
+type Router struct {
+	Assign *assignment.Manager
+}
+
+// Invoke implements invoke.Invoker.
+func (r *Router) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Result, error) {
+	lease, err := r.Assign.Acquire(ctx, req.Function)
+	if errors.Is(err, worker.ErrInvalidEntrypoint) {
+		msg := "RequestId: " + req.RequestID + " Error: Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
+		return &invoke.Result{
+			Payload:         []byte(`{"errorMessage":"` + msg + `","errorType":"Runtime.InvalidEntrypoint"}`),
+			FunctionError:   "Unhandled",
+			ExecutedVersion: req.Function.Version,
+		}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, healthy := lease.Env.Invoke(ctx, req)
+	r.Assign.Release(lease, healthy)
+	return res, nil
+}

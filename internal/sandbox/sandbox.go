@@ -1,0 +1,86 @@
+// Package sandbox defines the interface every sandbox backend implements and
+// the conformance suite they all pass (package sandboxtest).
+//
+// A sandbox is one execution environment: an isolated set of processes whose
+// first process is the agent (cmd/kindling-agent). The backend creates it,
+// gives the worker a byte channel to the agent, enforces resource limits and
+// tears it down. What travels over the channel (package agentproto) is not
+// the backend's business.
+//
+// Lifecycle of a Sandbox:
+//
+//	Create ──> running ──(agent exits, is killed, OOM, Kill)──> exited ──Destroy──> destroyed
+//	                └────────────────────Destroy────────────────────────────────────┘
+//
+// exited and destroyed are terminal for the processes; only destroyed has
+// released every host resource (cgroups, mounts, directories). Destroy is
+// idempotent and may be called in any state.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Spec describes the sandbox to create.
+type Spec struct {
+	// ID names the sandbox uniquely on this worker ([a-z0-9-], at most 64
+	// characters). Host resources (cgroups, directories) are named after it.
+	ID string
+	// CodeDir is a host directory holding the unpacked function code. It
+	// appears read-only at /var/task.
+	CodeDir string
+	// MemoryMB is the function's MemorySize: the memory limit of the whole
+	// sandbox, and the basis of its CPU share (1769 MB = one vCPU).
+	MemoryMB int
+	// EphemeralMB is the size of the private, writable /tmp.
+	EphemeralMB int
+	// Hostname is the sandbox's UTS host name.
+	Hostname string
+}
+
+// Stats are resource figures of a sandbox.
+type Stats struct {
+	// MaxMemoryBytes is the peak memory charged to the sandbox.
+	MaxMemoryBytes int64
+	// OOMKilled is true when the kernel killed a process of the sandbox
+	// because it reached its memory limit.
+	OOMKilled bool
+}
+
+// Sandbox is a running (or exited) execution environment. Methods are safe
+// for concurrent use.
+type Sandbox interface {
+	// ID returns Spec.ID.
+	ID() string
+	// Conn is the channel to the agent. The agent writes the agentproto
+	// handshake first. Closed by Destroy.
+	Conn() io.ReadWriteCloser
+	// Done is closed once the agent process has exited.
+	Done() <-chan struct{}
+	// Stats reads the sandbox's resource figures. Valid until Destroy.
+	Stats() (Stats, error)
+	// Kill stops every process of the sandbox at once. The sandbox is
+	// exited after Done is closed.
+	Kill() error
+	// Destroy kills what still runs and releases every host resource.
+	Destroy() error
+}
+
+// Backend creates sandboxes on this machine.
+type Backend interface {
+	// Name is the backend's name as given to --sandbox ("process", "gvisor").
+	Name() string
+	// Create starts a sandbox whose agent is running and connected to
+	// Conn when it returns. The runtime is not started yet: that is the
+	// agent's first instruction over the channel.
+	Create(ctx context.Context, spec Spec) (Sandbox, error)
+	// Reap removes what earlier runs of the server left behind
+	// (processes, cgroups, mounts, directories). Called once at start.
+	Reap() error
+}
+
+// ErrUnavailable reports that a backend cannot run on this machine; the
+// wrapped message says what is missing and how to fix it.
+var ErrUnavailable = errors.New("sandbox backend unavailable")

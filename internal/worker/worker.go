@@ -1,0 +1,202 @@
+// Package worker runs execution environments on one machine: it creates
+// sandboxes through a sandbox.Backend, drives the agent inside each one over
+// the agentproto channel, enforces the init limit and function timeouts,
+// writes Lambda's START/END/REPORT log lines and reports capacity.
+//
+// Threads: each Environment has one reader goroutine that decodes the agent's
+// frames and hands them to whoever waits (Invoke); Invoke is called by one
+// goroutine at a time per environment (the assignment service guarantees an
+// environment is busy with one invocation at most). Environment.mu guards the
+// fields marked so; the encoder has its own mutex. Lock order: mu, then encMu
+// is never taken under mu.
+//
+// Trust: the agent runs inside the sandbox with the function's code and is
+// hostile. Frames are bounded by agentproto; the worker never trusts a request
+// id, a duration or a size the agent reports beyond using it in the
+// function's own logs and results.
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"kindling/internal/clock"
+	"kindling/internal/config"
+	"kindling/internal/errdefs"
+	"kindling/internal/sandbox"
+)
+
+// InitLimit is Lambda's limit on a runtime's init phase, before scaling.
+const InitLimit = 10 * time.Second
+
+// Config configures a Worker.
+type Config struct {
+	// Backend creates the sandboxes.
+	Backend sandbox.Backend
+	// Region is the AWS region reported to functions.
+	Region string
+	// Clock scales the init limit.
+	Clock clock.Clock
+	// CodeDir resolves a function's code key to its unpacked directory.
+	CodeDir func(key string) (string, error)
+	// MemoryMB is the memory this worker offers to sandboxes; 0 means
+	// three quarters of the machine's.
+	MemoryMB int
+	// Logs, when set, receives every log line of every environment.
+	Logs LogSink
+	// Logger logs the worker's own events.
+	Logger *slog.Logger
+}
+
+// LogSink receives function logs: one call per chunk of output, in order per
+// stream. Implementations must not block for long.
+type LogSink interface {
+	Append(fn *config.Function, stream string, at time.Time, data []byte)
+}
+
+// Worker creates environments on this machine.
+type Worker struct {
+	cfg      Config
+	seq      atomic.Uint64
+	prefix   string
+	mu       sync.Mutex // guards usedMB and envs
+	usedMB   int
+	envs     map[string]*Environment
+	capacity int
+}
+
+// New returns a Worker.
+func New(cfg Config) *Worker {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MemoryMB <= 0 {
+		cfg.MemoryMB = machineMemoryMB() * 3 / 4
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return &Worker{cfg: cfg, prefix: hex.EncodeToString(b[:]), envs: make(map[string]*Environment), capacity: cfg.MemoryMB}
+}
+
+// Capacity reports the memory offered and in use, in MB.
+func (w *Worker) Capacity() (totalMB, usedMB int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.capacity, w.usedMB
+}
+
+// ErrInvalidEntrypoint is returned by Create when the code has no bootstrap.
+var ErrInvalidEntrypoint = errors.New("invalid entrypoint")
+
+// Create starts a new environment for fn: a sandbox whose agent starts the
+// runtime at once. It returns when the runtime has been started; Invoke waits
+// for the end of init. The error wraps errdefs.ErrUnavailable when the worker
+// is out of memory, ErrInvalidEntrypoint when the code has no bootstrap.
+func (w *Worker) Create(ctx context.Context, fn *config.Function) (*Environment, error) {
+	codeDir, err := w.cfg.CodeDir(fn.CodeKey)
+	if err != nil {
+		return nil, fmt.Errorf("code of %s: %w", fn.Name, err)
+	}
+	bootstrap, err := findBootstrap(codeDir)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	if w.usedMB+fn.MemoryMB > w.capacity {
+		w.mu.Unlock()
+		return nil, fmt.Errorf("worker memory exhausted (%d of %d MB in use): %w", w.usedMB, w.capacity, errdefs.ErrUnavailable)
+	}
+	w.usedMB += fn.MemoryMB
+	w.mu.Unlock()
+
+	id := fmt.Sprintf("%s-%d", w.prefix, w.seq.Add(1))
+	sb, err := w.cfg.Backend.Create(ctx, sandbox.Spec{
+		ID:          id,
+		CodeDir:     codeDir,
+		MemoryMB:    fn.MemoryMB,
+		EphemeralMB: fn.EphemeralMB,
+		Hostname:    "sandbox",
+	})
+	if err != nil {
+		w.release(fn.MemoryMB)
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
+	env := newEnvironment(w, id, fn, sb)
+	w.mu.Lock()
+	w.envs[id] = env // from here on, Destroy returns the memory
+	w.mu.Unlock()
+	if err := env.start(bootstrap); err != nil {
+		env.Destroy()
+		return nil, err
+	}
+	return env, nil
+}
+
+func (w *Worker) release(mb int) {
+	w.mu.Lock()
+	w.usedMB -= mb
+	w.mu.Unlock()
+}
+
+func (w *Worker) forget(e *Environment) {
+	w.mu.Lock()
+	if _, ok := w.envs[e.id]; ok {
+		delete(w.envs, e.id)
+		w.usedMB -= e.fn.MemoryMB
+	}
+	w.mu.Unlock()
+}
+
+// Close destroys every environment.
+func (w *Worker) Close() {
+	w.mu.Lock()
+	envs := make([]*Environment, 0, len(w.envs))
+	for _, e := range w.envs {
+		envs = append(envs, e)
+	}
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range envs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.Destroy()
+		}()
+	}
+	wg.Wait()
+}
+
+// findBootstrap returns the in-sandbox path of the runtime's entry point, as
+// Lambda looks for it in provided.* runtimes.
+func findBootstrap(codeDir string) (string, error) {
+	st, err := os.Stat(filepath.Join(codeDir, "bootstrap"))
+	if err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		return "/var/task/bootstrap", nil
+	}
+	return "", ErrInvalidEntrypoint
+}
+
+func machineMemoryMB() int {
+	var total int
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			total = kb / 1024
+		}
+	}
+	if total == 0 {
+		total = 4096
+	}
+	return total
+}
