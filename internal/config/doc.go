@@ -1,0 +1,25 @@
+// Package config is the config service: the durable table of functions
+// (and, later, versions, aliases and concurrency settings) that the
+// frontend writes and the data plane reads.
+//
+// Functions live in the JetStream KV bucket "kindling-functions" (file
+// storage; replicated when the NATS cluster is), one key per function
+// version, keyed by account so that every lookup is scoped to the caller's
+// account (see store.go for the key layout). Values are versioned JSON
+// records. Writers never overwrite blindly: Update reads, mutates a copy
+// and writes with a compare-and-swap on the KV revision, retrying when
+// another writer (another frontend) won. Watch streams changes so that the
+// data plane can retire execution environments whose code or
+// configuration changed.
+//
+// Also here, because every component needs them the same way:
+//
+//   - names.go: parsing of the FunctionName parameter (names, partial and
+//     full ARNs, qualifiers) with Lambda's constraints and messages;
+//   - states.go: the pure state machine of State and LastUpdateStatus.
+//
+// Errors are errdefs classes wrapped with %w, the text after the class
+// being Lambda's message ("not found: Function not found: arn:..."), plus
+// two typed errors the API edge maps to their own AWS types:
+// *ValidationError (ValidationException) and *AccessDeniedError.
+package config

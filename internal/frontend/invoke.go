@@ -1,0 +1,115 @@
+package frontend
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"kindling/internal/awsapi"
+	"kindling/internal/config"
+	"kindling/internal/invoke"
+)
+
+// maxClientContext is Lambda's limit on X-Amz-Client-Context (base64).
+const maxClientContext = 3583
+
+// invoke serves Invoke. It is the hot path: the payload goes to the
+// Invoker as read (never decoded or copied) and the response payload is
+// written as returned.
+func (f *Frontend) invoke(w http.ResponseWriter, req *request) {
+	r := req.r
+	invType := r.Header.Get("X-Amz-Invocation-Type")
+	switch invType {
+	case "", "RequestResponse", "Event", "DryRun":
+	default:
+		f.fail(w, config.NewValidationError(config.Violation(shorten(invType), "invocationType",
+			"Member must satisfy enum value set: [Event, RequestResponse, DryRun]")))
+		return
+	}
+	logType := r.Header.Get("X-Amz-Log-Type")
+	if logType != "" && logType != "None" && logType != "Tail" {
+		f.fail(w, config.NewValidationError(config.Violation(shorten(logType), "logType",
+			"Member must satisfy enum value set: [None, Tail]")))
+		return
+	}
+	ref, err := config.ParseFunctionName(req.name, config.RuleRead)
+	if err == nil && r.URL.RawQuery != "" {
+		ref, err = ref.WithQualifier(r.URL.Query().Get("Qualifier"))
+	}
+	if err == nil {
+		err = ref.Resolve(req.account, f.cfg.Region, "InvokeFunction")
+	}
+	if err != nil {
+		f.fail(w, err)
+		return
+	}
+	clientContext, err := decodeClientContext(r.Header.Get("X-Amz-Client-Context"))
+	if err != nil {
+		f.fail(w, err)
+		return
+	}
+	// The shared in-memory copy: invoke must not modify fn.
+	fn, err := f.cfg.Functions.Lookup(r.Context(), req.account, ref.Name)
+	if err != nil {
+		f.fail(w, err)
+		return
+	}
+	if err := fn.CanInvoke(); err != nil {
+		f.fail(w, err)
+		return
+	}
+	switch invType {
+	case "DryRun":
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case "Event":
+		f.fail(w, invalidParam("Event invocation type is not supported yet"))
+		return
+	}
+	res, err := f.cfg.Invoker.Invoke(r.Context(), &invoke.Request{
+		RequestID:     req.id,
+		Function:      fn,
+		Payload:       req.body,
+		ClientContext: clientContext,
+		TraceID:       r.Header.Get("X-Amzn-Trace-Id"),
+		Tail:          logType == "Tail",
+	})
+	if err != nil {
+		f.fail(w, err)
+		return
+	}
+	h := w.Header()
+	version := res.ExecutedVersion
+	if version == "" {
+		version = fn.Version
+	}
+	h.Set("X-Amz-Executed-Version", version)
+	if res.FunctionError != "" {
+		h.Set("X-Amz-Function-Error", res.FunctionError)
+	}
+	if logType == "Tail" {
+		h.Set("X-Amz-Log-Result", base64.StdEncoding.EncodeToString(res.LogTail))
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(res.Payload)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(res.Payload) // a failed write means the client is gone
+}
+
+// decodeClientContext decodes X-Amz-Client-Context: base64 of a JSON
+// object, at most maxClientContext bytes as sent.
+func decodeClientContext(h string) (string, error) {
+	if h == "" {
+		return "", nil
+	}
+	if len(h) > maxClientContext {
+		return "", invalidParam("Client context must be smaller than %d bytes.", maxClientContext+1)
+	}
+	raw, err := base64.StdEncoding.DecodeString(h)
+	if err != nil || !json.Valid(raw) {
+		return "", &awsapi.Error{Status: http.StatusBadRequest, Type: awsapi.TypeInvalidRequestContent,
+			Message: "Client context must be a valid Base64-encoded JSON object."}
+	}
+	return string(raw), nil
+}

@@ -1,0 +1,222 @@
+package runtimeapi
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+)
+
+// next serves GET /runtime/invocation/next.
+func (s *Server) next(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	first := false
+	switch s.state {
+	case runtimeInitFailed:
+		s.mu.Unlock()
+		renderStateError(w, "InitError", "Ready")
+		return
+	case runtimeInitialising:
+		s.state = runtimeReady
+		first = true
+	}
+	s.mu.Unlock()
+	if first && s.cb.OnFirstNext != nil {
+		s.cb.OnFirstNext()
+	}
+	for {
+		s.mu.Lock()
+		if inv := s.cur; inv != nil && (inv.state == invQueued || inv.state == invDelivered) {
+			inv.state = invDelivered
+			ev := inv.ev
+			s.mu.Unlock()
+			writeEvent(w, ev)
+			return
+		}
+		avail := s.avail
+		s.mu.Unlock()
+		select {
+		case <-avail:
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func writeEvent(w http.ResponseWriter, ev Event) {
+	h := w.Header()
+	h.Set(HeaderRequestID, ev.RequestID)
+	h.Set(HeaderDeadlineMs, strconv.FormatInt(ev.DeadlineMs, 10))
+	h.Set(HeaderFunctionARN, ev.FunctionARN)
+	setIfNotEmpty(h, HeaderTraceID, ev.TraceID)
+	setIfNotEmpty(h, HeaderClientContext, ev.ClientContext)
+	setIfNotEmpty(h, HeaderCognitoIdentity, ev.CognitoIdentity)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(ev.Payload)))
+	w.WriteHeader(http.StatusOK)
+	// A failed write means the runtime went away; the invocation stays
+	// delivered and a later /next gets it again.
+	if _, err := w.Write(ev.Payload); err != nil {
+		return
+	}
+}
+
+func setIfNotEmpty(h http.Header, k, v string) {
+	if v != "" {
+		h.Set(k, v)
+	}
+}
+
+// beginResult moves the invocation id from delivered to answering. It
+// answers the request itself and returns false when that is not allowed.
+func (s *Server) beginResult(w http.ResponseWriter, id, to string) bool {
+	s.mu.Lock()
+	state := s.state
+	inv := s.cur
+	ok := state == runtimeReady && inv != nil && inv.ev.RequestID == id && inv.state == invDelivered
+	if ok {
+		inv.state = invAnswering
+	}
+	s.mu.Unlock()
+	switch {
+	case ok:
+		return true
+	case state == runtimeInitialising:
+		renderStateError(w, "Initialising", to)
+	case state == runtimeInitFailed:
+		renderStateError(w, "InitError", to)
+	default:
+		renderInvalidRequestID(w)
+	}
+	return false
+}
+
+// finishResult forgets the invocation id once its result is known. It
+// returns false when Deliver replaced it in the meantime.
+func (s *Server) finishResult(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if inv := s.cur; inv != nil && inv.ev.RequestID == id && inv.state == invAnswering {
+		s.cur = nil
+		return true
+	}
+	return false
+}
+
+// abortResult returns the invocation id to delivered after its result could
+// not be read, so that the runtime may post it again.
+func (s *Server) abortResult(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if inv := s.cur; inv != nil && inv.ev.RequestID == id && inv.state == invAnswering {
+		inv.state = invDelivered
+		s.wakeLocked()
+	}
+}
+
+// response serves POST /runtime/invocation/{id}/response.
+func (s *Server) response(w http.ResponseWriter, r *http.Request, id string) {
+	if !s.beginResult(w, id, "InvocationResponse") {
+		return
+	}
+	body, tooLarge, err := readBounded(r, MaxPayload)
+	if err != nil {
+		s.abortResult(id)
+		renderError(w, http.StatusBadRequest, "InvalidRequestBody", "Could not read the request body.")
+		return
+	}
+	if !s.finishResult(id) {
+		renderInvalidRequestID(w)
+		return
+	}
+	if tooLarge {
+		if s.cb.OnError != nil {
+			s.cb.OnError(id, ErrorTypeResponseSizeTooLarge, responseTooLargeDocument())
+		}
+		renderTooLarge(w)
+		return
+	}
+	// The response-streaming convention: a chunked body whose trailers
+	// carry an error type or body is a failed invocation, whatever it
+	// streamed before.
+	if typ, eb := r.Trailer.Get(HeaderErrorType), r.Trailer.Get(HeaderErrorBody); typ != "" || eb != "" {
+		doc, err := base64.StdEncoding.DecodeString(eb)
+		if err != nil {
+			doc = []byte(eb)
+		}
+		typ, doc = errorDocument(typ, doc)
+		if s.cb.OnError != nil {
+			s.cb.OnError(id, typ, doc)
+		}
+		renderAccepted(w)
+		return
+	}
+	if s.cb.OnResponse != nil {
+		s.cb.OnResponse(id, body)
+	}
+	renderAccepted(w)
+}
+
+// invocationError serves POST /runtime/invocation/{id}/error.
+func (s *Server) invocationError(w http.ResponseWriter, r *http.Request, id string) {
+	if !s.beginResult(w, id, "InvocationErrorResponse") {
+		return
+	}
+	body, tooLarge, err := readBounded(r, MaxPayload)
+	if err != nil {
+		s.abortResult(id)
+		renderError(w, http.StatusBadRequest, "InvalidRequestBody", "Could not read the request body.")
+		return
+	}
+	if !s.finishResult(id) {
+		renderInvalidRequestID(w)
+		return
+	}
+	if tooLarge {
+		if s.cb.OnError != nil {
+			s.cb.OnError(id, ErrorTypeResponseSizeTooLarge, responseTooLargeDocument())
+		}
+		renderTooLarge(w)
+		return
+	}
+	typ, doc := errorDocument(r.Header.Get(HeaderErrorType), body)
+	if s.cb.OnError != nil {
+		s.cb.OnError(id, typ, doc)
+	}
+	renderAccepted(w)
+}
+
+// initError serves POST /runtime/init/error.
+func (s *Server) initError(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	state := s.state
+	if state == runtimeInitialising {
+		s.state = runtimeInitFailed
+	}
+	s.mu.Unlock()
+	switch state {
+	case runtimeReady:
+		renderStateError(w, "Ready", "InitError")
+		return
+	case runtimeInitFailed:
+		renderStateError(w, "InitError", "InitError")
+		return
+	}
+	hdrType := r.Header.Get(HeaderErrorType)
+	// On a read error, report what arrived: the runtime is failing anyway.
+	body, tooLarge, err := readBounded(r, MaxPayload)
+	if err != nil && len(body) == 0 {
+		body = []byte("Could not read the init error document: " + err.Error())
+	}
+	typ, doc := errorDocument(hdrType, body)
+	if tooLarge {
+		typ, doc = wrapErrorDocument(hdrType, []byte(initErrorTooLargeMessage))
+	}
+	if s.cb.OnInitError != nil {
+		s.cb.OnInitError(typ, doc)
+	}
+	if tooLarge {
+		renderTooLarge(w)
+		return
+	}
+	renderAccepted(w)
+}
