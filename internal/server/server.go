@@ -1,0 +1,274 @@
+// Package server wires Kindling's components together in one process: the
+// embedded NATS server, the config service, the code store, the frontend,
+// the assignment service, placement, the capacity manager and one worker
+// with its sandbox backend. Each component lives in its own package and
+// talks to the others through the interfaces it declares, so that they can
+// later run in separate processes without changing their logic.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"kindling/internal/assignment"
+	"kindling/internal/capacity"
+	"kindling/internal/clock"
+	"kindling/internal/codestore"
+	"kindling/internal/config"
+	"kindling/internal/frontend"
+	"kindling/internal/natsembed"
+	"kindling/internal/placement"
+	"kindling/internal/router"
+	"kindling/internal/sandbox"
+	"kindling/internal/sandbox/process"
+	"kindling/internal/sigv4"
+	"kindling/internal/worker"
+)
+
+// Config is the server's configuration; cmd/kindling fills it from flags.
+type Config struct {
+	Listen    string
+	DataDir   string
+	Sandbox   string // auto, process or gvisor
+	Region    string
+	AccountID string
+	// KeepAlive is how long idle environments are kept (Lambda time).
+	KeepAlive time.Duration
+	// TimeScale multiplies Lambda's long waits (init limit, keep-alive).
+	TimeScale float64
+	// AgentPath is the agent binary; "" finds it next to the executable.
+	AgentPath string
+	// RootFS is the sandboxes' shared read-only base userland.
+	RootFS string
+	// WorkerMemoryMB is the memory offered to sandboxes (0: 3/4 of RAM).
+	WorkerMemoryMB int
+	Logger         *slog.Logger
+}
+
+// Server is a running Kindling.
+type Server struct {
+	cfg     Config
+	Creds   Credentials
+	nats    *natsembed.Server
+	backend sandbox.Backend
+	worker  *worker.Worker
+	assign  *assignment.Manager
+	http    *http.Server
+	ln      net.Listener
+	ready   atomic.Bool
+	stopHB  chan struct{}
+}
+
+// New starts every component and listens, but does not serve yet: call
+// Serve.
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, stopHB: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	clk := clock.Scaled(cfg.TimeScale)
+
+	if s.Creds, err = loadCredentials(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+
+	if s.nats, err = natsembed.Start(natsembed.Config{StoreDir: filepath.Join(cfg.DataDir, "nats")}); err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	functions, err := config.OpenWith(ctx, s.nats.JetStream(), config.Options{Region: cfg.Region})
+	if err != nil {
+		return nil, fmt.Errorf("config service: %w", err)
+	}
+	code, err := codestore.Open(filepath.Join(cfg.DataDir, "code"))
+	if err != nil {
+		return nil, fmt.Errorf("code store: %w", err)
+	}
+
+	if s.backend, err = newBackend(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.backend.Reap(); err != nil {
+		log.Warn("reaping sandboxes of an earlier run", "err", err)
+	}
+	log.Info("sandbox backend", "name", s.backend.Name())
+
+	s.worker = worker.New(worker.Config{
+		Backend:  s.backend,
+		Region:   cfg.Region,
+		Clock:    clk,
+		MemoryMB: cfg.WorkerMemoryMB,
+		CodeDir: func(key string) (string, error) {
+			c, err := code.Get(key)
+			return c.Dir, err
+		},
+		Logger: log,
+	})
+	fleet := capacity.NewFleet(5 * time.Second)
+	const workerID = "local"
+	s.heartbeat(fleet, workerID)
+	s.assign = assignment.NewManager(assignment.Config{
+		Placer: &placement.Placer{
+			Fleet:   fleet,
+			Workers: map[string]*worker.Worker{workerID: s.worker},
+			Now:     time.Now,
+		},
+		Clock:     clk,
+		KeepAlive: cfg.KeepAlive,
+		Logger:    log,
+	})
+
+	creds := s.Creds
+	account := cfg.AccountID
+	verifier := &sigv4.Verifier{
+		Region: cfg.Region,
+		Lookup: func(id string) (sigv4.Credentials, bool) {
+			if id != creds.AccessKeyID {
+				return sigv4.Credentials{}, false
+			}
+			return sigv4.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, AccountID: account}, true
+		},
+	}
+	fe := frontend.New(frontend.Config{
+		Verifier:  verifier,
+		Functions: functions,
+		Code:      code,
+		Invoker:   &router.Router{Assign: s.assign},
+		Region:    cfg.Region,
+		Clock:     clk,
+		Logger:    log,
+		Ready:     s.ready.Load,
+	})
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           fe,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	// Connections queue on the bound listener until Serve; from here on the
+	// server can take invokes.
+	s.ready.Store(true)
+	return s, nil
+}
+
+func newBackend(cfg Config) (sandbox.Backend, error) {
+	switch cfg.Sandbox {
+	case "auto", "process", "":
+	case "gvisor":
+		return nil, fmt.Errorf("--sandbox gvisor: the gVisor backend is not built yet; use --sandbox process: %w", sandbox.ErrUnavailable)
+	default:
+		return nil, fmt.Errorf("--sandbox %q: want auto, gvisor or process", cfg.Sandbox)
+	}
+	agent, args, err := agentPath(cfg.AgentPath)
+	if err != nil {
+		return nil, err
+	}
+	return process.New(process.Config{
+		AgentPath: agent,
+		AgentArgs: args,
+		RootFS:    cfg.RootFS,
+		StateDir:  filepath.Join(cfg.DataDir, "sandboxes"),
+		// The agent's own diagnostics (not function logs) go to the
+		// server's log.
+		AgentOutput: os.Stderr,
+	})
+}
+
+// agentPath finds the agent: the given path, else kindling-agent next to
+// this executable, else this executable itself (which runs the agent when
+// started as "kindling agent"; slower to start, as it is larger).
+func agentPath(given string) (path string, args []string, err error) {
+	if given != "" {
+		if _, err := os.Stat(given); err != nil {
+			return "", nil, fmt.Errorf("--agent: %w", err)
+		}
+		return given, nil, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	next := filepath.Join(filepath.Dir(self), "kindling-agent")
+	if _, err := os.Stat(next); err == nil {
+		return next, nil, nil
+	}
+	return self, []string{"agent"}, nil
+}
+
+// heartbeat reports the worker's capacity to the fleet, as a remote worker
+// would over NATS.
+func (s *Server) heartbeat(fleet *capacity.Fleet, id string) {
+	beat := func() {
+		total, used := s.worker.Capacity()
+		fleet.Heartbeat(id, total, used, 0, time.Now())
+	}
+	beat()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stopHB:
+				return
+			case <-t.C:
+				beat()
+			}
+		}
+	}()
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves the API until Close. It returns http.ErrServerClosed after
+// Close.
+func (s *Server) Serve() error {
+	return s.http.Serve(s.ln)
+}
+
+// Close stops serving, destroys every sandbox and stops NATS.
+func (s *Server) Close() error {
+	s.ready.Store(false)
+	var errs []error
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.http.Shutdown(ctx))
+		cancel()
+	} else if s.ln != nil {
+		errs = append(errs, s.ln.Close())
+	}
+	select {
+	case <-s.stopHB:
+	default:
+		close(s.stopHB)
+	}
+	if s.assign != nil {
+		s.assign.Close()
+	}
+	if s.worker != nil {
+		s.worker.Close()
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+	}
+	return errors.Join(errs...)
+}
