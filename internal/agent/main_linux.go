@@ -37,6 +37,13 @@ func Main() {
 	// sandbox up (mounts, root, privileges, seccomp); otherwise it returns
 	// at once.
 	process.InitIfRequested()
+	// Processes of the function run as the same user: keep them out of the
+	// agent's /proc entries (environment, memory, the channel's fd). The
+	// process backend's set-up does this already; gVisor's does not.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "kindling-agent: PR_SET_DUMPABLE: %v\n", err)
+		os.Exit(1)
+	}
 
 	// The agent relays one invocation at a time: a single P avoids the
 	// thread hand-offs (futex wake-ups, expensive in VMs) that a second one

@@ -323,7 +323,8 @@ func testIdentity(t *testing.T, h *harness) {
 	}
 	st := p.Do(cmd{Op: "status"}).Fields
 	for _, k := range []string{"CapInh", "CapPrm", "CapEff", "CapAmb"} {
-		if st[k] != "0000000000000000" {
+		// gVisor's /proc/[pid]/status has no CapAmb line: absent is none.
+		if v, ok := st[k]; (ok || k != "CapAmb") && v != "0000000000000000" {
 			t.Errorf("%s = %s, want none", k, st[k])
 		}
 	}
@@ -333,7 +334,8 @@ func testIdentity(t *testing.T, h *harness) {
 	if r := p.Do(cmd{Op: "sh", Path: "cat /proc/self/environ >/dev/null"}); !r.OK {
 		t.Fatalf("sh probe does not work: %+v", r)
 	}
-	for _, f := range []string{"environ", "mem", "fd/3"} {
+	// The channel is fd 3 on the process backend and fd 0 on gVisor.
+	for _, f := range []string{"environ", "mem", "fd/0", "fd/3"} {
 		if r := p.Do(cmd{Op: "sh", Path: "cat /proc/1/" + f + " >/dev/null"}); r.OK {
 			t.Errorf("a process of the function reads the agent's /proc/1/%s", f)
 		}
@@ -395,6 +397,9 @@ func testDeniedCalls(t *testing.T, h *harness) {
 	for name, res := range r.Fields {
 		allowed := name == "personality_query" || name == "mknod_fifo" || name == "exec"
 		switch {
+		case name == "personality_query" && res == "EINVAL":
+			// gVisor answers every personality(2) call with EINVAL: not
+			// a denial of ours, and nothing is granted.
 		case allowed && res != "ok":
 			t.Errorf("%s: %s, want it allowed", name, res)
 		case !allowed && res == "ok":

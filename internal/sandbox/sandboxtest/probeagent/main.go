@@ -57,6 +57,13 @@ type (
 
 func main() {
 	process.InitIfRequested()
+	// Processes of the function run as the same user: keep them out of the
+	// agent's /proc entries (environment, memory, the channel's fd). The
+	// process backend's set-up does this already; gVisor's does not.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "kindling-agent: PR_SET_DUMPABLE: %v\n", err)
+		os.Exit(1)
+	}
 	fd, err := strconv.Atoi(os.Getenv("KINDLING_AGENT_FD"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "probeagent: no KINDLING_AGENT_FD")

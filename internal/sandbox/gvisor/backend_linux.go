@@ -1,0 +1,368 @@
+package gvisor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"kindling/internal/errdefs"
+	"kindling/internal/sandbox"
+)
+
+// Root filesystem stamp, as scripts/build-rootfs.sh writes it.
+const (
+	stampFile    = ".kindling-rootfs"
+	rootFSFormat = 1
+)
+
+// Backend is the gVisor sandbox backend. Create, Restore and the methods of
+// the sandboxes they return are safe for concurrent use; Reap must run
+// before the first Create.
+type Backend struct {
+	cfg     Config
+	cg      *cgroups
+	runsc   *runsc
+	cpus    int
+	version string // runsc --version
+}
+
+var _ sandbox.Backend = (*Backend)(nil)
+
+// New checks that this machine can run gVisor sandboxes and prepares the
+// state directory. Missing prerequisites are reported as an error wrapping
+// sandbox.ErrUnavailable that names the command to run.
+func New(cfg Config) (*Backend, error) {
+	cfg.setDefaults()
+	unavailable := func(format string, a ...any) error {
+		return fmt.Errorf("%w: gvisor: %s", sandbox.ErrUnavailable, fmt.Sprintf(format, a...))
+	}
+	if cfg.StateDir == "" || cfg.AgentPath == "" {
+		return nil, fmt.Errorf("%w: gvisor: Config.StateDir and Config.AgentPath are required", errdefs.ErrInvalid)
+	}
+	if os.Geteuid() != 0 {
+		return nil, unavailable("runsc needs root here (namespaces, cgroups, chroot): run kindling as root, or use --sandbox=process")
+	}
+	var err error
+	if cfg.Runsc, err = filepath.Abs(cfg.Runsc); err != nil {
+		return nil, err
+	}
+	if !isExecutable(cfg.Runsc) {
+		return nil, unavailable("runsc not found at %s; build it (once, ~2 min) with: sudo scripts/build-runsc.sh %s", cfg.Runsc, cfg.Runsc)
+	}
+	if err := checkRootFS(cfg.RootFS); err != nil {
+		return nil, unavailable("root filesystem %s: %v; build it with: sudo scripts/build-rootfs.sh %s", cfg.RootFS, err, cfg.RootFS)
+	}
+	if cfg.AgentPath, err = filepath.Abs(cfg.AgentPath); err != nil {
+		return nil, err
+	}
+	if !isExecutable(cfg.AgentPath) {
+		return nil, unavailable("agent %s is not an executable file; build it with: CGO_ENABLED=0 go build -o %s ./cmd/kindling-agent", cfg.AgentPath, cfg.AgentPath)
+	}
+	cg, err := detectCgroups(cfg.CgroupParent)
+	if err != nil {
+		return nil, unavailable("%v", err)
+	}
+	if cfg.StateDir, err = filepath.Abs(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, runscRootDir), filepath.Join(cfg.StateDir, agentDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	// The agent's directory is bound into every sandbox: world-readable,
+	// holding nothing but the agent.
+	if err := os.Chmod(filepath.Join(cfg.StateDir, agentDir), 0o755); err != nil {
+		return nil, err
+	}
+	if err := installAgent(cfg.AgentPath, filepath.Join(cfg.StateDir, agentDir, agentName)); err != nil {
+		return nil, err
+	}
+	b := &Backend{
+		cfg:   cfg,
+		cg:    cg,
+		runsc: &runsc{path: cfg.Runsc, root: filepath.Join(cfg.StateDir, runscRootDir), extra: cfg.RunscFlags},
+		cpus:  runtime.NumCPU(),
+	}
+	if b.version, err = b.runsc.version(context.Background()); err != nil {
+		return nil, unavailable("%v; rebuild it with: sudo scripts/build-runsc.sh %s", err, cfg.Runsc)
+	}
+	return b, nil
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+// checkRootFS accepts a root filesystem made by scripts/build-rootfs.sh
+// with the current format and every mount point a sandbox needs: runsc
+// would create a missing one in the shared tree.
+func checkRootFS(rootfs string) error {
+	b, err := os.ReadFile(filepath.Join(rootfs, stampFile))
+	if err != nil {
+		return fmt.Errorf("no %s stamp (not built yet?)", stampFile)
+	}
+	want := fmt.Sprintf("format=%d", rootFSFormat)
+	found := false
+	for line := range strings.SplitSeq(string(b), "\n") {
+		found = found || strings.TrimSpace(line) == want
+	}
+	if !found {
+		return fmt.Errorf("stamp %s lacks %q (outdated)", stampFile, want)
+	}
+	for _, mp := range []string{"proc", "dev", "sys", "tmp", "var/task", strings.TrimPrefix(agentMount, "/")} {
+		if fi, err := os.Stat(filepath.Join(rootfs, mp)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("mount point /%s missing", mp)
+		}
+	}
+	return nil
+}
+
+// installAgent copies the agent to dst (via a temporary file and a rename,
+// so that a sandbox never sees half of it).
+func installAgent(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o755) // whatever the umask
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp) //nolint:errcheck // best effort; the copy error is the one to report
+		return fmt.Errorf("install agent: %w", err)
+	}
+	return nil
+}
+
+// Name returns "gvisor".
+func (b *Backend) Name() string { return Name }
+
+// Version returns runsc's version line.
+func (b *Backend) Version() string { return b.version }
+
+// HostPaths names the host resources a sandbox holds: its cgroup
+// directories and its state directory. The conformance suite checks that
+// Destroy and Reap remove them.
+func (b *Backend) HostPaths(id string) (cgroups []string, stateDir string) {
+	return b.cg.dirs(id), filepath.Join(b.cfg.StateDir, id)
+}
+
+// Create starts a sandbox with `runsc run --detach` and returns once runsc
+// has started the agent; it does not wait for the handshake, which the
+// caller reads from Conn. A set-up failure inside shows as the sandbox
+// exiting (Done) with its reason in AgentOutput.
+func (b *Backend) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	return b.start(ctx, spec, "")
+}
+
+// Restore starts a sandbox from a checkpoint image made by
+// (*Sandbox).Checkpoint, with `runsc restore --detach`. spec must describe
+// the same layout (memory, mounts) as the checkpointed sandbox's; its ID,
+// host name and CodeDir path may differ. The restored agent continues where
+// it was, now talking over this sandbox's Conn: it sends nothing by itself,
+// so the caller speaks first.
+func (b *Backend) Restore(ctx context.Context, spec sandbox.Spec, imageDir string) (*Sandbox, error) {
+	if imageDir == "" {
+		return nil, fmt.Errorf("%w: gvisor: restore needs an image directory", errdefs.ErrInvalid)
+	}
+	return b.start(ctx, spec, imageDir)
+}
+
+// start is Create (imageDir "") and Restore.
+func (b *Backend) start(ctx context.Context, spec sandbox.Spec, imageDir string) (_ *Sandbox, err error) {
+	if err := validateSpec(spec); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.cfg.StateDir, spec.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("%w: sandbox %s exists", errdefs.ErrConflict, spec.ID)
+		}
+		return nil, err
+	}
+	s := &Sandbox{
+		b: b, id: spec.ID, memoryMB: spec.MemoryMB, dir: dir,
+		done: make(chan struct{}), drained: make(chan struct{}),
+		out: &tailWriter{copy: b.cfg.AgentOutput},
+	}
+	launched := false
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.abort(launched))
+		}
+	}()
+
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o777); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(tmp, 0o1777); err != nil { // whatever the umask
+		return nil, err
+	}
+	cfg, err := buildSpec(spec, specParams{
+		RootFS: b.cfg.RootFS, AgentDir: filepath.Join(b.cfg.StateDir, agentDir), TmpDir: tmp,
+		CgroupsPath: b.cg.path(spec.ID), UID: b.cfg.UID, GID: b.cfg.GID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
+		return nil, err
+	}
+	host, agent, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	s.conn = host
+	defer agent.Close() // runsc's sandbox has its own copy
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go s.drain(logR)
+	defer logW.Close()
+
+	pidFile := filepath.Join(dir, "pid")
+	args := []string{"run", "--detach"}
+	if imageDir != "" {
+		args = []string{"restore", "--detach", "--image-path=" + imageDir}
+	}
+	args = append(args, "--bundle="+dir, "--pid-file="+pidFile, spec.ID)
+	cmd := b.runsc.command(ctx, []string{tmpOverlayFlag(dir, spec.EphemeralMB)}, args...)
+	// The sandbox inherits runsc's stdio: stdin is the channel, stdout and
+	// stderr (runsc's own messages included) the diagnostics pipe. Passed
+	// as files, so that Wait does not wait for the sandbox to close them.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = agent, logW, logW
+	launched = true
+	if err := cmd.Run(); err != nil {
+		logW.Close()
+		s.waitDrained(time.Second)
+		return nil, fmt.Errorf("runsc %s %s: %w: %s", args[0], spec.ID, err, lastLines(s.out.Bytes(), 20))
+	}
+	pid, err := readPid(pidFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.watch(pid); err != nil {
+		return nil, err
+	}
+	// Only now the function's share of a CPU: the sentry started at full
+	// speed (see the package documentation).
+	if err := b.cg.setCPU(spec.ID, spec.MemoryMB, b.cpus); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// socketPair returns the two ends of a stream socket pair: the host's as a
+// net.Conn, the agent's as a file to pass on.
+func socketPair() (*net.UnixConn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	hf := os.NewFile(uintptr(fds[0]), "kindling-channel-host")
+	af := os.NewFile(uintptr(fds[1]), "kindling-channel-agent")
+	conn, err := net.FileConn(hf) // dups the descriptor
+	hf.Close()
+	if err != nil {
+		af.Close()
+		return nil, nil, err
+	}
+	return conn.(*net.UnixConn), af, nil // a Unix socket makes a *net.UnixConn
+}
+
+func readPid(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("runsc pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("runsc pid file %s: %q", path, b)
+	}
+	return pid, nil
+}
+
+// Reap removes what earlier runs of the server left: every container in
+// runsc's root (killed first), every cgroup under CgroupParent and every
+// sandbox directory of StateDir. Run it before the first Create: it would
+// destroy this run's sandboxes too.
+func (b *Backend) Reap() error {
+	ctx := context.Background()
+	var errs []error
+	ids, err := b.runsc.list(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range ids {
+		if err := b.runsc.delete(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	left, err := b.cg.leftovers()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range left {
+		if err := b.cg.remove(id, time.Now().Add(cleanupTimeout)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ents, err := os.ReadDir(b.cfg.StateDir)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, e := range ents {
+		if e.Name() == agentDir {
+			continue
+		}
+		p := filepath.Join(b.cfg.StateDir, e.Name())
+		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.MkdirAll(b.runsc.root, 0o700); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// lastLines returns the last n lines of b, for error texts.
+func lastLines(b []byte, n int) string {
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}

@@ -1,0 +1,230 @@
+package gvisor
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"kindling/internal/sandbox"
+)
+
+// cgroups knows where runsc puts a sandbox's cgroups: <parent>/<id> in every
+// v1 hierarchy (runsc creates them in all it finds, from the spec's
+// cgroupsPath, and removes them on delete). This type reads them, sets the
+// CPU quota after start, and cleans up what runsc left.
+type cgroups struct {
+	parent string
+	// mounts are the v1 hierarchies' mount points, one per hierarchy.
+	mounts []string
+	// memory, cpu and pids are the mount points of those controllers.
+	memory, cpu, pids string
+}
+
+// detectCgroups finds the v1 hierarchies in /proc/self/mountinfo.
+func detectCgroups(parent string) (*cgroups, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c := &cgroups{parent: parent}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - cgroup cgroup rw,memory
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(pf) < 5 || len(qf) < 3 || qf[0] != "cgroup" {
+			continue
+		}
+		mp := pf[4]
+		c.mounts = append(c.mounts, mp)
+		for opt := range strings.SplitSeq(qf[2], ",") {
+			switch opt {
+			case "memory":
+				c.memory = mp
+			case "cpu":
+				c.cpu = mp
+			case "pids":
+				c.pids = mp
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if c.memory == "" || c.cpu == "" || c.pids == "" {
+		return nil, errors.New("the gvisor backend needs the cgroup v1 memory, cpu and pids hierarchies (found " +
+			strings.Join(c.mounts, ", ") + "); a host with only cgroup v2 is not supported yet")
+	}
+	return c, nil
+}
+
+// path is cgroupsPath in the OCI spec of sandbox id.
+func (c *cgroups) path(id string) string { return "/" + c.parent + "/" + id }
+
+// dirs are the sandbox's directories in every hierarchy.
+func (c *cgroups) dirs(id string) []string {
+	d := make([]string, len(c.mounts))
+	for i, m := range c.mounts {
+		d[i] = filepath.Join(m, c.parent, id)
+	}
+	return d
+}
+
+// setCPU writes the CPU quota of a sandbox of memoryMB.
+func (c *cgroups) setCPU(id string, memoryMB, cpus int) error {
+	dir := filepath.Join(c.cpu, c.parent, id)
+	if err := writeFile(filepath.Join(dir, "cpu.cfs_period_us"), strconv.Itoa(cpuPeriod)); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), strconv.FormatInt(cpuQuota(memoryMB, cpus), 10))
+}
+
+// unlimitCPU removes sandbox id's CPU quota.
+func (c *cgroups) unlimitCPU(id string) error {
+	return writeFile(filepath.Join(c.cpu, c.parent, id, "cpu.cfs_quota_us"), "-1")
+}
+
+// stats reads the memory figures of sandbox id.
+func (c *cgroups) stats(id string) (sandbox.Stats, error) {
+	dir := filepath.Join(c.memory, c.parent, id)
+	var st sandbox.Stats
+	b, err := os.ReadFile(filepath.Join(dir, "memory.max_usage_in_bytes"))
+	if err != nil {
+		return st, err
+	}
+	if st.MaxMemoryBytes, err = strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64); err != nil {
+		return st, fmt.Errorf("memory.max_usage_in_bytes: %w", err)
+	}
+	if b, err = os.ReadFile(filepath.Join(dir, "memory.oom_control")); err != nil {
+		return st, err
+	}
+	st.OOMKilled = keyedValue(b, "oom_kill") > 0
+	return st, nil
+}
+
+// keyedValue returns the value of "key N" in a flat-keyed cgroup file, or 0.
+func keyedValue(b []byte, key string) int64 {
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == key {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64) // a malformed value reads as 0
+			return n
+		}
+	}
+	return 0
+}
+
+// procs lists the processes in sandbox id's cgroups, each once.
+func (c *cgroups) procs(id string) ([]int, error) {
+	seen := map[int]bool{}
+	var out []int
+	for _, d := range c.dirs(id) {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for f := range strings.FieldsSeq(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err == nil && !seen[pid] {
+				seen[pid] = true
+				out = append(out, pid)
+			}
+		}
+	}
+	return out, nil
+}
+
+// killAll sends SIGKILL to every process in sandbox id's cgroups until they
+// are empty or deadline passes.
+func (c *cgroups) killAll(id string, deadline time.Time) error {
+	for {
+		pids, err := c.procs(id)
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+				return fmt.Errorf("kill %d: %w", pid, err)
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cgroups of %s still hold processes %v", id, pids)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// remove kills what is left in sandbox id's cgroups and removes them.
+func (c *cgroups) remove(id string, deadline time.Time) error {
+	if err := c.killAll(id, deadline); err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range c.dirs(id) {
+		// An emptied cgroup can stay busy for a moment (EBUSY) while the
+		// kernel finishes the exits.
+		for {
+			err := os.Remove(d)
+			if err == nil || errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+				errs = append(errs, err)
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// leftovers lists the sandbox ids that have a cgroup under the parent in
+// any hierarchy.
+func (c *cgroups) leftovers() ([]string, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, m := range c.mounts {
+		ents, err := os.ReadDir(filepath.Join(m, c.parent))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if e.IsDir() && idPattern.MatchString(e.Name()) && !seen[e.Name()] {
+				seen[e.Name()] = true
+				ids = append(ids, e.Name())
+			}
+		}
+	}
+	return ids, nil
+}
+
+func writeFile(path, v string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(v)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

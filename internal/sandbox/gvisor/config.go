@@ -1,0 +1,151 @@
+package gvisor
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+
+	"kindling/internal/errdefs"
+	"kindling/internal/sandbox"
+)
+
+// Name is the backend's name as given to --sandbox.
+const Name = "gvisor"
+
+// Defaults of Config.
+const (
+	// DefaultRunsc is where scripts/build-runsc.sh puts runsc.
+	DefaultRunsc        = "/var/lib/kindling/bin/runsc"
+	DefaultRootFS       = "/var/lib/kindling/rootfs"
+	DefaultCgroupParent = "kindling-gvisor"
+	// DefaultUID and DefaultGID are Lambda's sbx_user1051.
+	DefaultUID = 993
+	DefaultGID = 993
+)
+
+// Inside the sandbox.
+const (
+	// EnvAgentFD names the agent's channel descriptor: its stdin (see the
+	// package documentation).
+	EnvAgentFD = "KINDLING_AGENT_FD"
+	agentFD    = "0"
+	// agentMount is the existing, empty directory of the root filesystem
+	// on which the directory holding the agent is bound.
+	agentMount = "/srv"
+	// agentName is the agent's file name there.
+	agentName = "kindling-agent"
+)
+
+// Names under StateDir that are not sandboxes (ids cannot start with a dot).
+const (
+	runscRootDir = ".runsc"
+	agentDir     = ".agent"
+)
+
+// Lambda's limits applied to every sandbox.
+const (
+	// nproc bounds the function's processes plus threads (Lambda: 1024),
+	// as RLIMIT_NPROC, which the sentry enforces at fork and clone with
+	// EAGAIN.
+	nproc = 1024
+	// hostPidsMax is pids.max of the sandbox's host cgroup: the host
+	// tasks of the sentry, the gofer and the systrap stubs (one stub
+	// process per address space of the function, plus threads). It must
+	// stay above what nproc allows inside: reaching it first makes the
+	// sentry fail to create a stub, and panic.
+	hostPidsMax = 4 * nproc
+	// nofile is RLIMIT_NOFILE (Lambda: 1024).
+	nofile = 1024
+	// cpuPeriod is the CFS period; the quota is proportional to memory.
+	cpuPeriod = 100000
+	// memoryPerVCPU is the MemorySize that buys one full vCPU.
+	memoryPerVCPU = 1769
+	// minCPUQuota keeps tiny functions schedulable (1% of a CPU).
+	minCPUQuota = 1000
+)
+
+// Config configures the backend.
+type Config struct {
+	// Runsc is the runsc binary. Default DefaultRunsc (build it with
+	// scripts/build-runsc.sh).
+	Runsc string
+	// AgentPath is the host path of the agent binary (cmd/kindling-agent,
+	// static). New copies it into StateDir, from where every sandbox sees
+	// it read-only.
+	AgentPath string
+	// RootFS is the shared read-only base userland made by
+	// scripts/build-rootfs.sh. Default DefaultRootFS.
+	RootFS string
+	// StateDir holds one directory per sandbox, runsc's state and the
+	// agent's copy; it must be private to the server. Required.
+	StateDir string
+	// CgroupParent is the cgroup under which each sandbox gets
+	// <CgroupParent>/<id> in every hierarchy. It must not be shared with
+	// another server: Reap empties it. Default DefaultCgroupParent.
+	CgroupParent string
+	// UID and GID are the identity functions run as. Default 993.
+	UID, GID int
+	// AgentOutput, when set, receives what the agent itself (and runsc)
+	// writes to stdout and stderr: its own failures, not the function's
+	// logs, which travel over the channel. Whatever is set, the last few
+	// KiB are kept per sandbox (see (*Sandbox).AgentOutput).
+	AgentOutput io.Writer
+	// RunscFlags are extra global runsc flags (e.g. "--debug",
+	// "--debug-log=/tmp/runsc/"), for diagnosis only.
+	RunscFlags []string
+}
+
+func (c *Config) setDefaults() {
+	if c.Runsc == "" {
+		c.Runsc = DefaultRunsc
+	}
+	if c.RootFS == "" {
+		c.RootFS = DefaultRootFS
+	}
+	if c.CgroupParent == "" {
+		c.CgroupParent = DefaultCgroupParent
+	}
+	if c.UID == 0 {
+		c.UID = DefaultUID
+	}
+	if c.GID == 0 {
+		c.GID = DefaultGID
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// Bounds of Spec's sizes (Lambda: memory 128-10240 MB, /tmp 512-10240 MB;
+// the floors here are lower so that tests stay small).
+const (
+	minMemoryMB    = 64 // the sentry and gofer need ~15 MB of it
+	maxMemoryMB    = 10240
+	minEphemeralMB = 1
+	maxEphemeralMB = 10240
+)
+
+func validateSpec(s sandbox.Spec) error {
+	switch {
+	case !idPattern.MatchString(s.ID):
+		return fmt.Errorf("%w: sandbox id %q: want [a-z0-9-], at most 64 characters", errdefs.ErrInvalid, s.ID)
+	case s.CodeDir == "" || s.CodeDir[0] != '/':
+		return fmt.Errorf("%w: code dir %q must be an absolute path", errdefs.ErrInvalid, s.CodeDir)
+	case s.MemoryMB < minMemoryMB || s.MemoryMB > maxMemoryMB:
+		return fmt.Errorf("%w: memory %d MB out of [%d, %d]", errdefs.ErrInvalid, s.MemoryMB, minMemoryMB, maxMemoryMB)
+	case s.EphemeralMB < minEphemeralMB || s.EphemeralMB > maxEphemeralMB:
+		return fmt.Errorf("%w: ephemeral storage %d MB out of [%d, %d]", errdefs.ErrInvalid, s.EphemeralMB, minEphemeralMB, maxEphemeralMB)
+	case len(s.Hostname) > 64:
+		return fmt.Errorf("%w: hostname longer than 64 bytes", errdefs.ErrInvalid)
+	}
+	return nil
+}
+
+// cpuQuota is the CFS quota per cpuPeriod for a sandbox of memoryMB: one
+// full CPU at 1769 MB, proportionally less or more, at least minCPUQuota and
+// at most every CPU of the machine. (The process backend's rule, repeated
+// rather than imported so that neither backend depends on the other.)
+func cpuQuota(memoryMB, cpus int) int64 {
+	q := int64(memoryMB) * cpuPeriod / memoryPerVCPU
+	q = max(q, minCPUQuota)
+	return min(q, int64(max(cpus, 1))*cpuPeriod)
+}
