@@ -12,8 +12,10 @@ GOFLAGS_BUILD := -trimpath
 
 all: build
 
-## setup: build the binaries and the sandbox base userland (idempotent)
-setup: build rootfs
+RUNSC   ?= /var/lib/kindling/bin/runsc
+
+## setup: build the binaries, the sandbox base userland and runsc (idempotent)
+setup: build rootfs runsc
 
 ## build: bin/kindling and bin/kindling-agent (static)
 build:
@@ -23,6 +25,10 @@ build:
 ## rootfs: the shared read-only base userland of the sandboxes (Debian, once)
 rootfs:
 	scripts/build-rootfs.sh $(ROOTFS)
+
+## runsc: gVisor's runsc, built from the version pinned in tools/runsc (once)
+runsc:
+	scripts/build-runsc.sh $(RUNSC)
 
 ## run: set up, then serve on embedded defaults
 run: setup
@@ -34,7 +40,7 @@ vet:
 
 ## test: set up, then vet and run every test (unit, conformance, end to end)
 test: setup vet
-	$(GO) test -count=1 -timeout 45m ./...
+	KINDLING_GVISOR_REQUIRED=1 $(GO) test -count=1 -timeout 45m ./...
 
 test-unit: build
 	$(GO) test -count=1 -short ./internal/...

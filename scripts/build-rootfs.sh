@@ -17,7 +17,7 @@
 set -eu
 
 # FORMAT must match process.RootFSFormat in internal/sandbox/process.
-FORMAT=1
+FORMAT=2
 SUITE=bookworm
 SANDBOX_USER=sbx_user1051
 SANDBOX_ID=993
@@ -103,7 +103,7 @@ trap 'exit 130' INT TERM
 log "debootstrap $SUITE from $mirror into $staging"
 start=$(date +%s)
 # shellcheck disable=SC2086 # $keyring is empty or one word
-debootstrap --variant=minbase --include=ca-certificates $keyring \
+debootstrap --variant=minbase --include=ca-certificates,curl $keyring \
 	"$SUITE" "$staging" "$mirror" >"$staging.log" 2>&1 ||
 	{ tail -n 30 "$staging.log" >&2; rm -f "$staging.log"; die "debootstrap failed"; }
 rm -f "$staging.log"

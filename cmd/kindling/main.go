@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"kindling/internal/cli"
 )
@@ -25,6 +26,11 @@ Run "kindling server -h" or "kindling CMD -h" for the flags of a command.
 `
 
 func main() {
+	// Started under the agent's name (a sandbox backend copied or linked
+	// this binary as its agent), be the agent, as "kindling agent" does.
+	if filepath.Base(os.Args[0]) == "kindling-agent" {
+		agentMain()
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

@@ -27,6 +27,7 @@ func serverMain(args []string) int {
 	fs.DurationVar(&cfg.KeepAlive, "keep-alive", 10*time.Minute, "how long an idle execution environment is kept (Lambda time)")
 	fs.Float64Var(&cfg.TimeScale, "time-scale", 1, "multiplies Lambda's long waits (init limit, keep-alive); tests use small values")
 	fs.StringVar(&cfg.AgentPath, "agent", "", "agent binary (default: kindling-agent next to this binary, else this binary)")
+	fs.StringVar(&cfg.Runsc, "runsc", "/var/lib/kindling/bin/runsc", "runsc binary of the gvisor backend, built by scripts/build-runsc.sh")
 	fs.StringVar(&cfg.RootFS, "rootfs", "/var/lib/kindling/rootfs", "sandbox base userland, built by scripts/build-rootfs.sh")
 	fs.IntVar(&cfg.WorkerMemoryMB, "worker-memory", 0, "memory in MB offered to sandboxes (default: 3/4 of the machine's)")
 	verbose := fs.Bool("v", false, "debug logging")

@@ -196,7 +196,9 @@ func (a *agent) watchExit(p *runtimeProc) {
 		return
 	}
 	a.drainLogs()
-	if err := a.send(agentproto.TypeExit, exitMeta(p.status), nil); err != nil {
+	m := exitMeta(p.status)
+	m.Undelivered = a.api.Undelivered()
+	if err := a.send(agentproto.TypeExit, m, nil); err != nil {
 		a.logf("sending exit: %v", err)
 	}
 }

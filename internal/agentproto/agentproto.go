@@ -148,6 +148,9 @@ type ExitMeta struct {
 	Code int `json:"code"`
 	// Signal names the signal that killed it ("killed"), if any.
 	Signal string `json:"signal,omitempty"`
+	// Undelivered is the request id of an event the runtime exited
+	// without fetching, if any: it never reached the function.
+	Undelivered string `json:"undelivered,omitempty"`
 }
 
 // Frame is one decoded frame. Meta and Body alias the reader's buffers only

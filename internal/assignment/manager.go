@@ -19,9 +19,12 @@ import (
 // worker's Environment implements it.
 type Env interface {
 	ID() string
+	// Alive reports whether the environment can still run anything.
+	Alive() bool
 	// Invoke runs one invocation; healthy reports whether the environment
-	// can serve another.
-	Invoke(ctx context.Context, req *invoke.Request) (res *invoke.Result, healthy bool)
+	// can serve another. An error means the event did not reach the
+	// function and may be run on another environment.
+	Invoke(ctx context.Context, req *invoke.Request) (res *invoke.Result, healthy bool, err error)
 	// Destroy releases the environment. Idempotent.
 	Destroy()
 }
@@ -85,15 +88,26 @@ func keyOf(fn *config.Function) Key {
 // (cold). Errors wrap errdefs classes.
 func (m *Manager) Acquire(ctx context.Context, fn *config.Function) (*Lease, error) {
 	key := keyOf(fn)
-	m.mu.Lock()
-	e, retired := m.t.Acquire(key)
-	if e != nil {
+	for {
+		m.mu.Lock()
+		e, retired := m.t.Acquire(key)
+		if e != nil && !e.Ref.(Env).Alive() {
+			// Its runtime exited while it was idle (a crash after its
+			// last answer): forget it and look again.
+			m.t.Remove(e.ID)
+			retired = append(retired, e)
+			e = nil
+			m.mu.Unlock()
+			m.destroy(retired)
+			continue
+		}
 		m.mu.Unlock()
 		m.destroy(retired)
-		return &Lease{Env: e.Ref.(Env), id: e.ID}, nil
+		if e != nil {
+			return &Lease{Env: e.Ref.(Env), id: e.ID}, nil
+		}
+		break
 	}
-	m.mu.Unlock()
-	m.destroy(retired)
 
 	env, err := m.cfg.Placer.Place(ctx, fn)
 	if errors.Is(err, errdefs.ErrUnavailable) && m.evictIdle(fn.MemoryMB) {

@@ -350,6 +350,14 @@ func TestRunInvokeAgainstFakeAPI(t *testing.T) {
 		t.Errorf("function error: exit %d, stdout %q, log type %q", code, out.String(), sawLogType)
 	}
 
+	// --credentials names another file; it wins over DATA_DIR/credentials.
+	other := filepath.Join(t.TempDir(), "creds")
+	writeFile(t, other, "[kindling]\naws_access_key_id=AKIDOTHER\naws_secret_access_key=s2\n", 0o600)
+	code = run(context.Background(), append(base, "invoke", "fn", "--credentials", other), getenv, io.Discard, io.Discard)
+	if code != 0 || !strings.Contains(sawAuth, "Credential=AKIDOTHER/") {
+		t.Errorf("--credentials: exit %d, Authorization %q", code, sawAuth)
+	}
+
 	out.Reset()
 	errb.Reset()
 	code = run(context.Background(), append(base, "invoke", "missing"), getenv, &out, &errb)

@@ -1,10 +1,13 @@
 package frontend
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"kindling/internal/awsapi"
 	"kindling/internal/config"
@@ -67,12 +70,24 @@ func (f *Frontend) invoke(w http.ResponseWriter, req *request) {
 		f.fail(w, invalidParam("Event invocation type is not supported yet"))
 		return
 	}
+	// Lambda accepts only JSON events (an empty body included).
+	if len(req.body) > 0 && !json.Valid(req.body) {
+		var v any
+		perr := json.Unmarshal(req.body, &v)
+		f.fail(w, &awsapi.Error{Status: http.StatusBadRequest, Type: "InvalidRequestContentException",
+			Message: "Could not parse request body into json: Could not parse payload into json: " + perr.Error()})
+		return
+	}
+	traceID := r.Header.Get("X-Amzn-Trace-Id")
+	if traceID == "" {
+		traceID = newTraceID(time.Now())
+	}
 	res, err := f.cfg.Invoker.Invoke(r.Context(), &invoke.Request{
 		RequestID:     req.id,
 		Function:      fn,
 		Payload:       req.body,
 		ClientContext: clientContext,
-		TraceID:       r.Header.Get("X-Amzn-Trace-Id"),
+		TraceID:       traceID,
 		Tail:          logType == "Tail",
 	})
 	if err != nil {
@@ -112,4 +127,15 @@ func decodeClientContext(h string) (string, error) {
 			Message: "Client context must be a valid Base64-encoded JSON object."}
 	}
 	return string(raw), nil
+}
+
+// newTraceID makes an X-Ray trace header as Lambda passes one to a function
+// invoked without it: a new root (version 1, the time, 96 random bits), a
+// parent segment id, not sampled.
+func newTraceID(now time.Time) string {
+	var b [20]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return fmt.Sprintf("Root=1-%08x-%x;Parent=%x;Sampled=0", now.Unix(), b[:12], b[12:])
 }

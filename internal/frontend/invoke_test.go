@@ -88,8 +88,10 @@ func TestInvoke(t *testing.T) {
 		msg != "Request must be smaller than 6291456 bytes for the InvokeFunction operation" {
 		t.Errorf("too large: %s %s %d", code, msg, status)
 	}
-	// Exactly the limit is fine.
-	if _, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: bytes.Repeat([]byte("a"), maxInvokePayload)}); err != nil {
+	// Exactly the limit is fine (a JSON string of that size).
+	atLimit := bytes.Repeat([]byte("a"), maxInvokePayload)
+	atLimit[0], atLimit[len(atLimit)-1] = '"', '"'
+	if _, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: atLimit}); err != nil {
 		t.Errorf("payload at the limit: %v", err)
 	}
 	if len(e.invoker.reqs) != n+1 {

@@ -19,6 +19,19 @@ type Router struct {
 
 // Invoke implements invoke.Invoker.
 func (r *Router) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Result, error) {
+	// An environment whose runtime exited before it took the event (it
+	// crashed after answering the previous one) did not run it: try
+	// another, a bounded number of times.
+	for attempt := 0; ; attempt++ {
+		res, err := r.invokeOnce(ctx, req)
+		if errors.Is(err, worker.ErrNotServed) && attempt < 3 {
+			continue
+		}
+		return res, err
+	}
+}
+
+func (r *Router) invokeOnce(ctx context.Context, req *invoke.Request) (*invoke.Result, error) {
 	lease, err := r.Assign.Acquire(ctx, req.Function)
 	if errors.Is(err, worker.ErrInvalidEntrypoint) {
 		msg := "RequestId: " + req.RequestID + " Error: Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
@@ -31,7 +44,7 @@ func (r *Router) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Resul
 	if err != nil {
 		return nil, err
 	}
-	res, healthy := lease.Env.Invoke(ctx, req)
+	res, healthy, err := lease.Env.Invoke(ctx, req)
 	r.Assign.Release(lease, healthy)
-	return res, nil
+	return res, err
 }

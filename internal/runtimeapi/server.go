@@ -194,6 +194,18 @@ func (s *Server) Deliver(ev Event) {
 	s.wakeLocked()
 }
 
+// Undelivered returns the request id of the event the runtime has not
+// fetched yet with /next, if there is one. After the runtime exited, that
+// event never reached the function and may be run elsewhere.
+func (s *Server) Undelivered() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil && s.cur.state == invQueued {
+		return s.cur.ev.RequestID
+	}
+	return ""
+}
+
 // wakeLocked releases every waiting /next. s.mu must be held.
 func (s *Server) wakeLocked() {
 	close(s.avail)

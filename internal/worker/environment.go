@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -185,19 +186,39 @@ const (
 	outInitTimeout
 )
 
+// ErrNotServed is returned by Invoke when the runtime exited without
+// taking the event: the function never saw it and it can run elsewhere.
+var ErrNotServed = errors.New("environment ended before its runtime took the event")
+
+// Alive reports whether the runtime is still running (as far as the worker
+// knows).
+func (e *Environment) Alive() bool {
+	select {
+	case <-e.gone:
+		return false
+	default:
+		return true
+	}
+}
+
 // Invoke runs one invocation and reports whether the environment can serve
-// another. A dead environment must be destroyed by the caller.
-func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Result, bool) {
+// another. A dead environment must be destroyed by the caller. The error is
+// ErrNotServed when the event never reached the function; otherwise nil,
+// and function failures are in the result.
+func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Result, bool, error) {
 	e.mu.Lock()
 	cold := e.served == 0
 	e.served++
 	e.mu.Unlock()
+	if !cold && !e.Alive() {
+		return nil, false, ErrNotServed
+	}
 
 	var initDur time.Duration
 	if cold {
 		out := e.waitInit()
 		if out != outResult {
-			return e.initFailure(req, out), false
+			return e.initFailure(req, out), false, nil
 		}
 		e.mu.Lock()
 		initDur = time.Duration(e.initNanos)
@@ -247,6 +268,14 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 		e.sb.Kill()
 	}
 	dur := time.Since(start)
+	if out == outExit && !cold {
+		e.mu.Lock()
+		undelivered := e.exit != nil && e.exit.Undelivered == req.RequestID
+		e.mu.Unlock()
+		if undelivered {
+			return nil, false, ErrNotServed
+		}
+	}
 
 	res := &invoke.Result{ExecutedVersion: e.fn.Version}
 	var tailMsg []byte
@@ -296,7 +325,7 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 	if req.Tail {
 		res.LogTail = tail(head, body, tailMsg, []byte(report))
 	}
-	return res, out == outResult
+	return res, out == outResult, nil
 }
 
 // waitInit waits for the end of init: the runtime's first /next, an init

@@ -121,7 +121,7 @@ func TestInvokeEchoWithTail(t *testing.T) {
 	}
 	defer env.Destroy()
 	for i, id := range []string{"req-1", "req-2"} {
-		res, healthy := env.Invoke(context.Background(), &invoke.Request{RequestID: id, Function: fn, Payload: []byte(`{"x":1}`), Tail: true})
+		res, healthy, _ := env.Invoke(context.Background(), &invoke.Request{RequestID: id, Function: fn, Payload: []byte(`{"x":1}`), Tail: true})
 		if !healthy || res.FunctionError != "" || string(res.Payload) != `{"x":1}` {
 			t.Fatalf("invoke %d: healthy=%v %+v", i, healthy, res)
 		}
@@ -149,7 +149,7 @@ func TestInvokeTimeoutKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer env.Destroy()
-	res, healthy := env.Invoke(context.Background(), &invoke.Request{RequestID: "r", Function: fn, Tail: true})
+	res, healthy, _ := env.Invoke(context.Background(), &invoke.Request{RequestID: "r", Function: fn, Tail: true})
 	if healthy {
 		t.Fatal("timed-out environment reported healthy")
 	}
@@ -186,7 +186,7 @@ func TestRuntimeExitAndOOM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, healthy := env.Invoke(context.Background(), &invoke.Request{RequestID: "r", Function: fn})
+		res, healthy, _ := env.Invoke(context.Background(), &invoke.Request{RequestID: "r", Function: fn})
 		env.Destroy()
 		var doc struct{ ErrorMessage, ErrorType string }
 		json.Unmarshal(res.Payload, &doc)
@@ -209,7 +209,7 @@ func TestInitErrorAndInitTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, healthy := env.Invoke(context.Background(), &invoke.Request{RequestID: "r", Function: fn})
+	res, healthy, _ := env.Invoke(context.Background(), &invoke.Request{RequestID: "r", Function: fn})
 	env.Destroy()
 	if healthy || res.FunctionError != "Unhandled" || !strings.Contains(string(res.Payload), "bad config") {
 		t.Fatalf("init error: healthy=%v %+v", healthy, res)
@@ -223,7 +223,7 @@ func TestInitErrorAndInitTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, healthy = env.Invoke(context.Background(), &invoke.Request{RequestID: "r", Function: fn})
+	res, healthy, _ = env.Invoke(context.Background(), &invoke.Request{RequestID: "r", Function: fn})
 	env.Destroy()
 	if healthy || !strings.Contains(string(res.Payload), "Runtime.InitTimeout") {
 		t.Fatalf("init timeout: healthy=%v %s", healthy, res.Payload)

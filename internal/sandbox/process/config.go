@@ -17,7 +17,7 @@ const Name = "process"
 // top of the tree with a "format=N" line; New accepts only RootFSFormat.
 const (
 	StampFile    = ".kindling-rootfs"
-	RootFSFormat = 1
+	RootFSFormat = 2
 )
 
 // The environment between Create and the agent.
