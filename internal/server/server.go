@@ -163,8 +163,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
+	mux := &serviceMux{lambda: fe, targets: map[string]http.Handler{}}
 	s.http = &http.Server{
-		Handler:           fe,
+		Handler:           mux,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -1,0 +1,30 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+)
+
+// serviceMux sends each request to the service it is for. AWS's
+// JSON-protocol services (CloudWatch Logs, SQS) name their operation in the
+// X-Amz-Target header ("Logs_20140328.GetLogEvents"); everything else is the
+// Lambda REST API. Each service verifies SigV4 itself, for its own signing
+// name.
+type serviceMux struct {
+	lambda http.Handler
+	// targets maps an X-Amz-Target prefix (up to and including the dot) to
+	// its service.
+	targets map[string]http.Handler
+}
+
+func (m *serviceMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		if prefix, _, ok := strings.Cut(t, "."); ok {
+			if h := m.targets[prefix+"."]; h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+	}
+	m.lambda.ServeHTTP(w, r)
+}
