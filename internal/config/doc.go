@@ -8,9 +8,10 @@
 // account (see store.go for the key layout). Values are versioned JSON
 // records. Writers never overwrite blindly: Update reads, mutates a copy
 // and writes with a compare-and-swap on the KV revision, retrying when
-// another writer (another frontend) won. Watch streams changes so that the
-// data plane can retire execution environments whose code or
-// configuration changed.
+// another writer (another frontend) won. The Lookup cache follows changes
+// with a KV watch, so the invoke path reads configuration from memory; the
+// data plane retires environments of older revisions when it first sees a
+// newer one.
 //
 // Also here, because every component needs them the same way:
 //

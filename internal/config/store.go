@@ -227,7 +227,7 @@ func (s *Store) update(ctx context.Context, account, name string, touch bool, mu
 }
 
 // Delete removes the function (from any state). A missing function is
-// errdefs.ErrNotFound. Watchers see a Change with Deleted set.
+// errdefs.ErrNotFound. The Lookup cache drops it.
 func (s *Store) Delete(ctx context.Context, account, name string) error {
 	for range maxUpdateAttempts {
 		_, rev, err := s.get(ctx, account, name)

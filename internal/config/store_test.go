@@ -266,56 +266,6 @@ func TestPersistence(t *testing.T) {
 	}
 }
 
-func TestWatch(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	st := openStore(t)
-	if err := st.Create(ctx, newFn("before")); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := st.Watch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Create(ctx, newFn("w")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Update(ctx, acct, "w", func(f *Function) error { f.TimeoutSec = 9; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Delete(ctx, acct, "w"); err != nil {
-		t.Fatal(err)
-	}
-	next := func() Change {
-		select {
-		case c := <-ch:
-			return c
-		case <-time.After(5 * time.Second):
-			t.Fatal("no change within 5 s")
-		}
-		return Change{}
-	}
-	c1, c2, c3 := next(), next(), next()
-	if c1.Name != "w" || c1.Function == nil || c1.Account != acct || c1.Version != LatestVersion {
-		t.Errorf("create change: %+v", c1)
-	}
-	if c2.Function == nil || c2.Function.TimeoutSec != 9 || c2.Revision <= c1.Revision {
-		t.Errorf("update change: %+v", c2)
-	}
-	if !c3.Deleted || c3.Function != nil || c3.Name != "w" {
-		t.Errorf("delete change: %+v", c3)
-	}
-	cancel()
-	select {
-	case _, ok := <-ch:
-		if ok {
-			t.Error("unexpected change after cancel")
-		}
-	case <-time.After(5 * time.Second):
-		t.Error("channel not closed after cancel")
-	}
-}
-
 func TestDecodeRejectsUnknownVersion(t *testing.T) {
 	if _, err := decode([]byte(`{"v":2,"fn":{}}`)); err == nil {
 		t.Error("v2 accepted")
