@@ -38,9 +38,11 @@ vet:
 	@test -z "$$(gofmt -l cmd internal e2e)" || (gofmt -l cmd internal e2e; echo "gofmt needed"; exit 1)
 	$(GO) vet ./...
 
-## test: set up, then vet and run every test (unit, conformance, end to end)
+## test: set up, then vet and run every test (unit, conformance, end to end);
+## the end-to-end suite runs twice, with process and with gVisor sandboxes
 test: setup vet
 	KINDLING_GVISOR_REQUIRED=1 $(GO) test -count=1 -timeout 45m ./...
+	KINDLING_GVISOR_REQUIRED=1 KINDLING_E2E_SANDBOX=gvisor $(GO) test -count=1 -timeout 20m ./e2e/
 
 test-unit: build
 	$(GO) test -count=1 -short ./internal/...

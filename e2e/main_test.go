@@ -170,6 +170,18 @@ func setUpAndRun(m *testing.M) int {
 	return code
 }
 
+// sandboxBackend is the server's --sandbox: KINDLING_E2E_SANDBOX (process
+// or gvisor), process by default. `make test` runs the package once with
+// each.
+func sandboxBackend() string {
+	switch v := os.Getenv("KINDLING_E2E_SANDBOX"); v {
+	case "", "process":
+		return "process"
+	default:
+		return v
+	}
+}
+
 // requireServer skips t when the package cannot run (not root).
 func requireServer(t *testing.T) {
 	t.Helper()
@@ -271,8 +283,9 @@ type server struct {
 // startServer starts a server whose data directory is dir/data. With creds
 // non-nil the server gets them through KINDLING_ACCESS_KEY_ID/SECRET;
 // otherwise it must generate them and say where, and they are read from
-// that file.
-func startServer(dir string, creds *cli.Credentials) (*server, error) {
+// that file. extra are more server flags; a flag given twice takes its
+// last value, so extra can override the defaults (--sandbox, --keep-alive).
+func startServer(dir string, creds *cli.Credentials, extra ...string) (*server, error) {
 	s := &server{dir: dir, dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "server.log")}
 	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return nil, err
@@ -284,13 +297,14 @@ func startServer(dir string, creds *cli.Credentials) (*server, error) {
 	s.cmd = exec.Command(kindlingBin, "server",
 		"--listen", "127.0.0.1:0",
 		"--data-dir", s.dataDir,
-		"--sandbox", "process",
+		"--sandbox", sandboxBackend(),
 		"--rootfs", rootFS,
 		"--region", region,
 		"--account-id", account,
 		"--time-scale", fmt.Sprint(timeScale),
 		"--keep-alive", keepAlive.String(),
 	)
+	s.cmd.Args = append(s.cmd.Args, extra...)
 	var env []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "KINDLING_") || strings.HasPrefix(kv, "AWS_") {
@@ -443,6 +457,9 @@ func (s *server) client() *lambda.Client { return s.clientWith(s.creds) }
 // variable assignment kv (sandbox processes are visible from the host's pid
 // namespace).
 func processesWith(kv string) []int {
+	if sandboxBackend() == "gvisor" {
+		return gvisorProcessesWith(kv) // no function process is a host process there
+	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil

@@ -356,7 +356,7 @@ func hostIP() string {
 func TestForkBomb(t *testing.T) {
 	requireServer(t)
 	const name = "e2e-forkbomb"
-	createFunction(t, name, fnSpec{timeout: 30})
+	createFunction(t, name, fnSpec{timeout: 15})
 	inv := invoke(t, name, map[string]any{"op": "forkbomb"})
 	if inv.out.FunctionError != nil {
 		e := inv.fnError(t)

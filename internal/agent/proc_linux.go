@@ -198,6 +198,7 @@ func (a *agent) watchExit(p *runtimeProc) {
 	a.drainLogs()
 	m := exitMeta(p.status)
 	m.Undelivered = a.api.Undelivered()
+	m.Taken = a.api.Taken()
 	if err := a.send(agentproto.TypeExit, m, nil); err != nil {
 		a.logf("sending exit: %v", err)
 	}

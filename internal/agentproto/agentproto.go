@@ -151,6 +151,11 @@ type ExitMeta struct {
 	// Undelivered is the request id of an event the runtime exited
 	// without fetching, if any: it never reached the function.
 	Undelivered string `json:"undelivered,omitempty"`
+	// Taken is the request id of the last event the runtime fetched with
+	// /next, if any. An event sent after it never reached the function
+	// either: it was still on its way to the agent when the runtime
+	// exited.
+	Taken string `json:"taken,omitempty"`
 }
 
 // Frame is one decoded frame. Meta and Body alias the reader's buffers only

@@ -78,6 +78,7 @@ type FunctionConfiguration struct {
 	EphemeralStorage           *EphemeralStorage      `json:"EphemeralStorage,omitempty"`
 	SnapStart                  *SnapStartResponse     `json:"SnapStart,omitempty"`
 	LoggingConfig              *LoggingConfig         `json:"LoggingConfig,omitempty"`
+	DeadLetterConfig           *DeadLetterConfig      `json:"DeadLetterConfig,omitempty"`
 }
 
 // FunctionCodeLocation is GetFunction's Code.
@@ -142,6 +143,9 @@ func NewFunctionConfiguration(f *config.Function) FunctionConfiguration {
 	}
 	if len(f.Env) > 0 {
 		c.Environment = &EnvironmentResponse{Variables: f.Env}
+	}
+	if f.DeadLetterTarget != "" {
+		c.DeadLetterConfig = &DeadLetterConfig{TargetArn: f.DeadLetterTarget}
 	}
 	return c
 }

@@ -40,7 +40,7 @@ const (
 )
 
 // Commands lists the subcommands Run handles, for the caller's dispatch.
-var Commands = []string{"deploy", "invoke", "list", "delete"}
+var Commands = []string{"deploy", "invoke", "list", "delete", "logs"}
 
 // errUsage marks command-line errors (exit status 2).
 var errUsage = errors.New("usage")
@@ -126,6 +126,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cmd = cmdList
 	case "delete":
 		cmd = cmdDelete
+	case "logs":
+		cmd = cmdLogs
 	case "help":
 		usage(stdout, top)
 		return exitOK
@@ -162,6 +164,8 @@ commands:
                      [--payload JSON | --payload @FILE] [--no-logs]
   list               list functions
   delete NAME        delete a function
+  logs NAME          print the function's logs (CloudWatch Logs API)
+                     [--since 10m] [--follow] [--filter PATTERN]
   server             run the Kindling server (see kindling server --help)
 
 global flags (also accepted after COMMAND):

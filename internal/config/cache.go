@@ -7,9 +7,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// cache is an in-memory copy of the whole function table for the invoke
-// path, so that a warm invoke does not pay a KV round trip (tens of
-// microseconds) to read its configuration.
+// cache is an in-memory copy of the whole function table ($LATEST, published
+// versions and aliases) for the invoke path, so that a warm invoke does not
+// pay a KV round trip (tens of microseconds) to read its configuration.
 //
 // It is filled by one watch on the bucket (initial values, then every
 // change) and by the Store's own successful writes, so that a process
@@ -23,45 +23,45 @@ import (
 // Lock order: mu is a leaf lock; nothing is called while it is held.
 type cache struct {
 	mu      sync.RWMutex
-	entries map[cacheKey]cacheEntry // guarded by mu
-	loaded  bool                    // guarded by mu; initial values received and watch live
-	running bool                    // guarded by mu; a watch goroutine exists
-	cancel  context.CancelFunc      // guarded by mu; stops the watch
+	entries map[string]cacheEntry // guarded by mu; by KV key
+	loaded  bool                  // guarded by mu; initial values received and watch live
+	running bool                  // guarded by mu; a watch goroutine exists
+	cancel  context.CancelFunc    // guarded by mu; stops the watch
 }
 
-type cacheKey struct{ account, name string }
-
-// cacheEntry is a function, or a tombstone (fn nil) left by a deletion.
+// cacheEntry is the value of one key: a function configuration ($LATEST or
+// a version), an alias, or a tombstone (both nil) left by a deletion.
 type cacheEntry struct {
-	fn  *Function
-	rev uint64
+	fn    *Function
+	alias *Alias
+	rev   uint64
 }
 
 func newCache() *cache {
-	return &cache{entries: make(map[cacheKey]cacheEntry)}
+	return &cache{entries: make(map[string]cacheEntry)}
 }
 
-// lookup returns the cached entry; ok is false when the cache cannot answer
-// (not loaded) and the caller must read the KV.
-func (c *cache) lookup(account, name string) (fn *Function, ok bool) {
+// lookup returns the cached entry of a KV key (the zero entry when there is
+// none); ok is false when the cache cannot answer (not loaded) and the
+// caller must read the KV.
+func (c *cache) lookup(key string) (e cacheEntry, ok bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.loaded {
-		return nil, false
+		return cacheEntry{}, false
 	}
-	return c.entries[cacheKey{account, name}].fn, true
+	return c.entries[key], true
 }
 
-// put records fn (nil for a deletion) at revision rev, unless the entry is
-// already newer.
-func (c *cache) put(account, name string, fn *Function, rev uint64) {
-	k := cacheKey{account, name}
+// put records e as the value of key at revision e.rev, unless the entry
+// is already newer.
+func (c *cache) put(key string, e cacheEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur, ok := c.entries[k]; ok && cur.rev >= rev {
+	if cur, ok := c.entries[key]; ok && cur.rev >= e.rev {
 		return
 	}
-	c.entries[k] = cacheEntry{fn: fn, rev: rev}
+	c.entries[key] = e
 }
 
 // start starts the watch if none is running. It returns at once; the cache
@@ -100,11 +100,9 @@ func (c *cache) run(w jetstream.KeyWatcher, cancel context.CancelFunc) {
 			c.mu.Unlock()
 			continue
 		}
-		ch, ok := changeOf(e)
-		if !ok {
-			continue
+		if ce, ok := entryOf(e); ok {
+			c.put(e.Key(), ce)
 		}
-		c.put(ch.Account, ch.Name, ch.Function, ch.Revision)
 	}
 }
 
@@ -126,11 +124,11 @@ func (c *cache) stop() {
 // reflects this process's own writes at once and other processes' within
 // milliseconds.
 func (s *Store) Lookup(ctx context.Context, account, name string) (*Function, error) {
-	if fn, ok := s.cache.lookup(account, name); ok {
-		if fn == nil {
+	if e, ok := s.cache.lookup(key(account, name)); ok {
+		if e.fn == nil {
 			return nil, s.notFound(account, name)
 		}
-		return fn, nil
+		return e.fn, nil
 	}
 	s.cache.start(s.kv)
 	return s.Get(ctx, account, name)

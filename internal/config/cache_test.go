@@ -14,7 +14,7 @@ func waitLoaded(t testing.TB, st *Store) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, ok := st.cache.lookup(acct, "probe"); ok {
+		if _, ok := st.cache.lookup(key(acct, "probe")); ok {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -108,7 +108,7 @@ func TestLookup(t *testing.T) {
 
 	// Close stops the copy; Lookup still answers from the KV.
 	st.Close()
-	eventually(t, "cache stopped", func() bool { _, ok := st.cache.lookup(acct, "own"); return !ok })
+	eventually(t, "cache stopped", func() bool { _, ok := st.cache.lookup(key(acct, "own")); return !ok })
 	if f, err := st.Lookup(ctx, acct, "own"); err != nil || f.TimeoutSec != 77 {
 		t.Errorf("after Close: %v", err)
 	}
@@ -117,17 +117,18 @@ func TestLookup(t *testing.T) {
 func TestCacheNeverRegresses(t *testing.T) {
 	c := newCache()
 	c.loaded = true
-	c.put(acct, "f", &Function{MemoryMB: 2}, 10)
-	c.put(acct, "f", &Function{MemoryMB: 1}, 9) // late, older
-	if f, _ := c.lookup(acct, "f"); f.MemoryMB != 2 {
-		t.Errorf("regressed to %d", f.MemoryMB)
+	k := key(acct, "f")
+	c.put(k, cacheEntry{fn: &Function{MemoryMB: 2}, rev: 10})
+	c.put(k, cacheEntry{fn: &Function{MemoryMB: 1}, rev: 9}) // late, older
+	if e, _ := c.lookup(k); e.fn.MemoryMB != 2 {
+		t.Errorf("regressed to %d", e.fn.MemoryMB)
 	}
-	c.put(acct, "f", nil, 11)
-	if f, ok := c.lookup(acct, "f"); !ok || f != nil {
+	c.put(k, cacheEntry{rev: 11})
+	if e, ok := c.lookup(k); !ok || e.fn != nil {
 		t.Error("tombstone not applied")
 	}
-	c.put(acct, "f", &Function{MemoryMB: 2}, 10)
-	if f, _ := c.lookup(acct, "f"); f != nil {
+	c.put(k, cacheEntry{fn: &Function{MemoryMB: 2}, rev: 10})
+	if e, _ := c.lookup(k); e.fn != nil {
 		t.Error("tombstone overwritten by an older value")
 	}
 }

@@ -1,10 +1,11 @@
-// Package config is the config service: the durable table of functions
-// (and, later, versions, aliases and concurrency settings) that the
-// frontend writes and the data plane reads.
+// Package config is the config service: the durable table of functions,
+// their published versions and aliases (and, later, concurrency settings)
+// that the frontend writes and the data plane reads.
 //
 // Functions live in the JetStream KV bucket "kindling-functions" (file
 // storage; replicated when the NATS cluster is), one key per function
-// version, keyed by account so that every lookup is scoped to the caller's
+// version ($LATEST and each published version, versions.go) and per alias
+// (aliases.go), keyed by account so that every lookup is scoped to the caller's
 // account (see store.go for the key layout). Values are versioned JSON
 // records. Writers never overwrite blindly: Update reads, mutates a copy
 // and writes with a compare-and-swap on the KV revision, retrying when
@@ -17,7 +18,9 @@
 //
 //   - names.go: parsing of the FunctionName parameter (names, partial and
 //     full ARNs, qualifiers) with Lambda's constraints and messages;
-//   - states.go: the pure state machine of State and LastUpdateStatus.
+//   - states.go: the pure state machine of State and LastUpdateStatus;
+//   - aliases.go: the pure alias rules (names, routing checks, and
+//     PickVersion, the weighted choice of a version from a random draw).
 //
 // Errors are errdefs classes wrapped with %w, the text after the class
 // being Lambda's message ("not found: Function not found: arn:..."), plus

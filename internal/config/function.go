@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Function is the stored configuration of one function's $LATEST (and,
-// later, of each published version). It is what the config service keeps in
+// Function is the stored configuration of one function's $LATEST or of one
+// of its published versions (Version "1", "2", ...; see versions.go). It is what the config service keeps in
 // JetStream KV, JSON-encoded. Values are immutable once read: writers
 // build a new Function and store it with a compare-and-swap on the revision.
 type Function struct {
@@ -31,6 +31,10 @@ type Function struct {
 	PackageType   string            `json:"packageType"`
 	// Tags are the function's resource tags (CreateFunction's Tags).
 	Tags map[string]string `json:"tags,omitempty"`
+	// DeadLetterTarget is DeadLetterConfig.TargetArn: the SQS queue that
+	// failed asynchronous events go to when no OnFailure destination is
+	// configured ("" for none).
+	DeadLetterTarget string `json:"deadLetterTarget,omitempty"`
 
 	// CodeSha256 is the base64 SHA-256 of the deployment package, as
 	// Lambda reports it; CodeKey names the package in the code store (hex
@@ -42,6 +46,16 @@ type Function struct {
 	// RevisionID changes on every update of this record.
 	RevisionID   string    `json:"revisionId"`
 	LastModified time.Time `json:"lastModified"`
+
+	// ContentRevision changes with every code or configuration update of
+	// $LATEST (Create, Update), not with state transitions or publishes. A
+	// published version keeps the one of the $LATEST it was copied from,
+	// which is how PublishVersion tells that nothing changed since.
+	ContentRevision string `json:"contentRevision,omitempty"`
+	// LastVersion, on $LATEST only, is the number of the last version
+	// published (0: none). Numbers are never reused, even after the
+	// version is deleted (see versions.go).
+	LastVersion int `json:"lastVersion,omitempty"`
 
 	// State machine (see states.go): State, StateReason, StateReasonCode,
 	// LastUpdateStatus and its reason.

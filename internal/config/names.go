@@ -208,11 +208,27 @@ func (r FunctionRef) WithQualifier(q string) (FunctionRef, error) {
 }
 
 // Resolve checks r against the caller's account and the server's region,
-// for the API action named (e.g. "GetFunction", for messages). A function
-// of another account is an *AccessDeniedError; another region, or a
-// qualifier other than $LATEST (versions and aliases do not exist yet), is
-// errdefs.ErrNotFound with Lambda's message.
+// for the API action named (e.g. "GetFunction", for messages), for an
+// operation on $LATEST only: it is ResolveQualified, and a qualifier other
+// than $LATEST is errdefs.ErrNotFound with Lambda's message. Operations
+// that take versions and aliases use ResolveQualified and look the
+// qualifier up (Store.GetQualified, Store.LookupQualified).
 func (r FunctionRef) Resolve(account, region, action string) error {
+	if err := r.ResolveQualified(account, region, action); err != nil {
+		return err
+	}
+	if r.Qualifier != "" && r.Qualifier != LatestVersion {
+		return fmt.Errorf("%w: Function not found: arn:aws:lambda:%s:%s:function:%s:%s",
+			errdefs.ErrNotFound, region, account, r.Name, r.Qualifier)
+	}
+	return nil
+}
+
+// ResolveQualified checks r against the caller's account and the
+// server's region, for the API action named. A function of another
+// account is an *AccessDeniedError; another region is errdefs.ErrNotFound
+// with Lambda's message. The qualifier, if any, is left to the caller.
+func (r FunctionRef) ResolveQualified(account, region, action string) error {
 	if r.Account != "" && r.Account != account {
 		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", orDefault(r.Region, region), r.Account, r.Name)
 		return &AccessDeniedError{Message: fmt.Sprintf(
@@ -221,10 +237,6 @@ func (r FunctionRef) Resolve(account, region, action string) error {
 	}
 	if r.Region != "" && r.Region != region {
 		return fmt.Errorf("%w: Functions from '%s' are not reachable in this region ('%s')", errdefs.ErrNotFound, r.Region, region)
-	}
-	if r.Qualifier != "" && r.Qualifier != LatestVersion {
-		return fmt.Errorf("%w: Function not found: arn:aws:lambda:%s:%s:function:%s:%s",
-			errdefs.ErrNotFound, region, account, r.Name, r.Qualifier)
 	}
 	return nil
 }

@@ -85,12 +85,13 @@ func OpenWith(ctx context.Context, js jetstream.JetStream, o Options) (*Store, e
 }
 
 // Key layout. KV keys allow [-/_=.a-zA-Z0-9] with '.' separating tokens,
-// so "$LATEST" is spelled "LATEST"; published versions will be "v.<N>"
-// and aliases live under their own prefix:
+// so "$LATEST" is spelled "LATEST". Everything of one function lives under
+// fn.<account>.<name>., so that one watch (the cache's) sees it all and one
+// listing finds it for deletion:
 //
-//	fn.<account>.<name>.LATEST       the $LATEST configuration
-//	fn.<account>.<name>.v.<N>        (later) published version N
-//	alias.<account>.<name>.<alias>   (later) an alias
+//	fn.<account>.<name>.LATEST       the $LATEST configuration (record)
+//	fn.<account>.<name>.v.<N>        published version N (record)
+//	fn.<account>.<name>.a.<alias>    an alias (aliasRecord, aliases.go)
 const (
 	keyPrefix = "fn."
 	keyLatest = ".LATEST"
@@ -132,6 +133,8 @@ func (s *Store) Create(ctx context.Context, f *Function) error {
 		return fmt.Errorf("%w: config: Create stores $LATEST only, not %q", errdefs.ErrInvalid, f.Version)
 	}
 	f.RevisionID = newRevisionID()
+	f.ContentRevision = newRevisionID()
+	f.LastVersion = 0
 	if f.LastModified.IsZero() {
 		f.LastModified = s.now().UTC()
 	}
@@ -146,7 +149,7 @@ func (s *Store) Create(ctx context.Context, f *Function) error {
 		}
 		return fmt.Errorf("config: create %s: %w", f.Name, err)
 	}
-	s.cache.put(f.Account, f.Name, f.Clone(), rev)
+	s.cache.put(key(f.Account, f.Name), cacheEntry{fn: f.Clone(), rev: rev})
 	return nil
 }
 
@@ -204,8 +207,10 @@ func (s *Store) update(ctx context.Context, account, name string, touch bool, mu
 		}
 		f.Account, f.Name, f.Version, f.Region = cur.Account, cur.Name, cur.Version, cur.Region
 		f.RevisionID = newRevisionID()
+		f.LastVersion = cur.LastVersion
 		if touch {
 			f.LastModified = s.now().UTC()
+			f.ContentRevision = newRevisionID()
 		}
 		data, err := encode(f)
 		if err != nil {
@@ -213,7 +218,7 @@ func (s *Store) update(ctx context.Context, account, name string, touch bool, mu
 		}
 		newRev, err := s.kv.Update(ctx, key(account, name), data, rev)
 		if err == nil {
-			s.cache.put(account, name, f.Clone(), newRev)
+			s.cache.put(key(account, name), cacheEntry{fn: f.Clone(), rev: newRev})
 			return f, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
@@ -226,8 +231,13 @@ func (s *Store) update(ctx context.Context, account, name string, touch bool, mu
 	return nil, fmt.Errorf("%w: config: update %s: too many concurrent writers", errdefs.ErrUnavailable, name)
 }
 
-// Delete removes the function (from any state). A missing function is
-// errdefs.ErrNotFound. The Lookup cache drops it.
+// Delete removes the function (from any state) with all its published
+// versions and aliases. A missing function is errdefs.ErrNotFound. The
+// Lookup cache drops them.
+//
+// $LATEST goes first, so that from then on the function is not found and
+// no new version or alias can be added; the versions and aliases are swept
+// after it (see sweep).
 func (s *Store) Delete(ctx context.Context, account, name string) error {
 	for range maxUpdateAttempts {
 		_, rev, err := s.get(ctx, account, name)
@@ -238,8 +248,8 @@ func (s *Store) Delete(ctx context.Context, account, name string) error {
 		if err == nil {
 			// The purge's own revision is unknown but above rev; any later
 			// write is above it.
-			s.cache.put(account, name, nil, rev+1)
-			return nil
+			s.cache.put(key(account, name), cacheEntry{rev: rev + 1})
+			return s.sweep(ctx, account, name)
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("config: delete %s: %w", name, err)

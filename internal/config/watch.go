@@ -6,37 +6,52 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Change is one write to the function table, as seen by a watcher.
-type Change struct {
-	// Account, Name and Version identify the function version changed
-	// (Version is "$LATEST" until versions exist).
-	Account, Name, Version string
-	// Function is the new configuration; nil when Deleted.
-	Function *Function
-	// Deleted is set when the function was deleted.
-	Deleted bool
-	// Revision is the KV revision of the write; it grows with every write
-	// to the bucket.
-	Revision uint64
+// keyKind is what a KV key of the function table holds (see the key
+// layout in store.go).
+type keyKind uint8
+
+const (
+	kindLatest  keyKind = iota + 1 // fn.<account>.<name>.LATEST
+	kindVersion                    // fn.<account>.<name>.v.<N>
+	kindAlias                      // fn.<account>.<name>.a.<alias>
+)
+
+// parseKey splits a key of the function table; ok is false for keys of
+// another layout (written by a newer Kindling), which readers skip.
+func parseKey(k string) (kind keyKind, account, name, qual string, ok bool) {
+	parts := strings.Split(k, ".")
+	switch {
+	case len(parts) == 4 && parts[0] == "fn" && parts[3] == "LATEST":
+		return kindLatest, parts[1], parts[2], LatestVersion, true
+	case len(parts) == 5 && parts[0] == "fn" && parts[3] == "v":
+		return kindVersion, parts[1], parts[2], parts[4], true
+	case len(parts) == 5 && parts[0] == "fn" && parts[3] == "a":
+		return kindAlias, parts[1], parts[2], parts[4], true
+	}
+	return 0, "", "", "", false
 }
 
-// changeOf converts a KV entry into a Change.
-func changeOf(e jetstream.KeyValueEntry) (Change, bool) {
-	// fn.<account>.<name>.LATEST
-	parts := strings.Split(e.Key(), ".")
-	if len(parts) != 4 || parts[0] != "fn" || parts[3] != "LATEST" {
-		return Change{}, false
+// entryOf converts a KV entry seen by the cache's watch into a cache
+// entry: a tombstone for a deletion, else the decoded record. ok is false
+// for keys and records it does not understand.
+func entryOf(e jetstream.KeyValueEntry) (cacheEntry, bool) {
+	kind, _, _, _, ok := parseKey(e.Key())
+	if !ok {
+		return cacheEntry{}, false
 	}
-	c := Change{Account: parts[1], Name: parts[2], Version: LatestVersion, Revision: e.Revision()}
+	ce := cacheEntry{rev: e.Revision()}
 	switch e.Operation() {
 	case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
-		c.Deleted = true
-		return c, true
+		return ce, true
 	}
-	f, err := decode(e.Value())
+	var err error
+	if kind == kindAlias {
+		ce.alias, err = decodeAlias(e.Value())
+	} else {
+		ce.fn, err = decode(e.Value())
+	}
 	if err != nil {
-		return Change{}, false
+		return cacheEntry{}, false
 	}
-	c.Function = f
-	return c, true
+	return ce, true
 }

@@ -1,7 +1,10 @@
 // Package frontend serves the Lambda REST API (version 2015-03-31): the
 // function control plane (CreateFunction, GetFunction,
 // GetFunctionConfiguration, ListFunctions, UpdateFunctionConfiguration,
-// UpdateFunctionCode, DeleteFunction) and the synchronous Invoke path.
+// UpdateFunctionCode, DeleteFunction), versions and aliases
+// (PublishVersion, ListVersionsByFunction, CreateAlias, GetAlias,
+// UpdateAlias, DeleteAlias, ListAliases; versions.go, aliases.go) and the
+// synchronous Invoke path, on $LATEST, a version or an alias.
 //
 // Every request but GET /healthz goes through the same steps, in this
 // order: route (method and path; an unknown one is answered at once),
@@ -19,10 +22,11 @@
 //
 // What Kindling does not implement is refused with a clear
 // InvalidParameterValueException rather than silently ignored: S3 and
-// container-image code, VPC, layers, file systems, dead-letter queues, KMS
+// container-image code, VPC, layers, file systems, KMS
 // keys, code signing, active tracing, JSON logs, SnapStart for published
-// versions, and Event invocations (for now). Publish is accepted and
-// ignored until versions exist.
+// versions. Event invocations are queued (async.go) for the pollers of
+// internal/async; their settings are the event invoke config API
+// (eventconfig.go, API version 2019-09-25).
 package frontend
 
 import (
@@ -67,6 +71,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Ready reports whether the server can take requests (GET /healthz).
 	Ready func() bool
+	// Events queues asynchronous invocations (nil: Event invocations are
+	// refused).
+	Events EventQueue
+	// EventConfigs stores event invoke configurations (nil: that API is
+	// refused).
+	EventConfigs *config.EventConfigs
 }
 
 // Frontend is the Lambda API's http.Handler.
@@ -106,12 +116,30 @@ const (
 	opUpdateCode
 	opDelete
 	opInvoke
+	opPublishVersion
+	opListVersions
+	opCreateAlias
+	opListAliases
+	opGetAlias
+	opUpdateAlias
+	opDeleteAlias
+	opPutEventConfig
+	opUpdateEventConfig
+	opGetEventConfig
+	opDeleteEventConfig
+	opListEventConfigs
 )
 
 var opNames = [...]string{
 	opCreate: "CreateFunction", opList: "ListFunctions", opGet: "GetFunction",
 	opGetConfig: "GetFunctionConfiguration", opUpdateConfig: "UpdateFunctionConfiguration",
 	opUpdateCode: "UpdateFunctionCode", opDelete: "DeleteFunction", opInvoke: "Invoke",
+	opPublishVersion: "PublishVersion", opListVersions: "ListVersionsByFunction",
+	opCreateAlias: "CreateAlias", opListAliases: "ListAliases", opGetAlias: "GetAlias",
+	opUpdateAlias: "UpdateAlias", opDeleteAlias: "DeleteAlias",
+	opPutEventConfig: "PutFunctionEventInvokeConfig", opUpdateEventConfig: "UpdateFunctionEventInvokeConfig",
+	opGetEventConfig: "GetFunctionEventInvokeConfig", opDeleteEventConfig: "DeleteFunctionEventInvokeConfig",
+	opListEventConfigs: "ListFunctionEventInvokeConfigs",
 }
 
 // Body limits.
@@ -156,6 +184,9 @@ const apiPrefix = "/2015-03-31/functions"
 // path label. ok is false for anything Kindling does not serve.
 func route(r *http.Request) (o op, name string, ok bool) {
 	p := r.URL.EscapedPath()
+	if o, name, ok := routeEventConfig(r, p); ok {
+		return o, name, true
+	}
 	rest, found := strings.CutPrefix(p, apiPrefix)
 	if !found {
 		return 0, "", false
@@ -191,6 +222,23 @@ func route(r *http.Request) (o op, name string, ok bool) {
 		return opUpdateCode, name, true
 	case sub == "invocations" && r.Method == http.MethodPost:
 		return opInvoke, name, true
+	case sub == "versions" && r.Method == http.MethodPost:
+		return opPublishVersion, name, true
+	case sub == "versions" && r.Method == http.MethodGet:
+		return opListVersions, name, true
+	case sub == "aliases" && r.Method == http.MethodPost:
+		return opCreateAlias, name, true
+	case sub == "aliases" && r.Method == http.MethodGet:
+		return opListAliases, name, true
+	case strings.HasPrefix(sub, "aliases/") && !strings.Contains(sub[len("aliases/"):], "/"):
+		switch r.Method {
+		case http.MethodGet:
+			return opGetAlias, name, true
+		case http.MethodPut:
+			return opUpdateAlias, name, true
+		case http.MethodDelete:
+			return opDeleteAlias, name, true
+		}
 	}
 	return 0, "", false
 }
@@ -257,6 +305,22 @@ func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.updateCode(w, req)
 	case opDelete:
 		f.delete(w, req)
+	case opPublishVersion:
+		f.publishVersion(w, req)
+	case opListVersions:
+		f.listVersions(w, req)
+	case opCreateAlias:
+		f.createAlias(w, req)
+	case opListAliases:
+		f.listAliases(w, req)
+	case opGetAlias:
+		f.getAlias(w, req)
+	case opUpdateAlias:
+		f.updateAlias(w, req)
+	case opDeleteAlias:
+		f.deleteAlias(w, req)
+	case opPutEventConfig, opUpdateEventConfig, opGetEventConfig, opDeleteEventConfig, opListEventConfigs:
+		f.eventConfig(w, req)
 	}
 }
 

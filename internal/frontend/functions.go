@@ -57,6 +57,10 @@ func (f *Frontend) create(w http.ResponseWriter, req *request) {
 		f.fail(w, err)
 		return
 	}
+	if in.Publish {
+		f.publishAfter(w, req, http.StatusCreated, fn.Name)
+		return
+	}
 	f.writeJSON(w, http.StatusCreated, awsapi.NewFunctionConfiguration(fn))
 }
 
@@ -182,6 +186,9 @@ func (s *settings) apply(fn *config.Function) {
 	if s.Ephemeral != nil {
 		fn.EphemeralMB = *s.Ephemeral
 	}
+	if s.DeadLetterConfig != nil {
+		fn.DeadLetterTarget = s.DeadLetterConfig.TargetArn
+	}
 	if s.Env != nil {
 		fn.Env = nil
 		if len(s.Env.Variables) > 0 {
@@ -194,25 +201,35 @@ func (s *settings) apply(fn *config.Function) {
 }
 
 func (f *Frontend) get(w http.ResponseWriter, req *request) {
-	ref, err := f.resolve(req, config.RuleRead)
+	ref, err := f.resolveQualified(req, config.RuleRead)
 	if err != nil {
 		f.fail(w, err)
 		return
 	}
-	fn, err := f.cfg.Functions.Get(req.r.Context(), req.account, ref.Name)
+	fn, _, err := f.cfg.Functions.GetQualified(req.r.Context(), req.account, ref.Name, ref.Qualifier)
 	if err != nil {
 		f.fail(w, err)
 		return
 	}
-	conf := awsapi.NewFunctionConfiguration(fn)
+	conf := awsapi.NewQualifiedConfiguration(fn, ref.Qualifier)
 	if req.op == opGetConfig {
 		f.writeJSON(w, http.StatusOK, conf)
 		return
 	}
+	tags := fn.Tags
+	if fn.Version != config.LatestVersion {
+		// Tags belong to the function, not to its versions.
+		latest, err := f.cfg.Functions.Get(req.r.Context(), req.account, ref.Name)
+		if err != nil {
+			f.fail(w, err)
+			return
+		}
+		tags = latest.Tags
+	}
 	f.writeJSON(w, http.StatusOK, awsapi.GetFunctionOutput{
 		Configuration: conf,
 		Code:          awsapi.FunctionCodeLocation{RepositoryType: "S3"},
-		Tags:          fn.Tags,
+		Tags:          tags,
 	})
 }
 
@@ -358,6 +375,10 @@ func (f *Frontend) updateCode(w http.ResponseWriter, req *request) {
 		f.fail(w, err)
 		return
 	}
+	if in.Publish && !in.DryRun {
+		f.publishAfter(w, req, http.StatusOK, fn.Name)
+		return
+	}
 	f.writeJSON(w, http.StatusOK, awsapi.NewFunctionConfiguration(fn))
 }
 
@@ -366,14 +387,24 @@ func (f *Frontend) delete(w http.ResponseWriter, req *request) {
 	if err == nil {
 		ref, err = ref.WithQualifier(req.r.URL.Query().Get("Qualifier"))
 	}
+	if err == nil && ref.Qualifier != "" && ref.Qualifier != config.LatestVersion && !config.IsVersionQualifier(ref.Qualifier) {
+		err = invalidParam("Deletion of aliases is not currently supported.")
+	}
 	if err == nil && ref.Qualifier == config.LatestVersion {
 		err = invalidParam("$LATEST version cannot be deleted without deleting the function.")
 	}
 	if err == nil {
-		err = ref.Resolve(req.account, f.cfg.Region, req.op.String())
+		err = ref.ResolveQualified(req.account, f.cfg.Region, req.op.String())
 	}
 	if err == nil {
-		err = f.cfg.Functions.Delete(req.r.Context(), req.account, ref.Name)
+		if ref.Qualifier != "" {
+			err = f.cfg.Functions.DeleteVersion(req.r.Context(), req.account, ref.Name, ref.Qualifier)
+		} else {
+			err = f.cfg.Functions.Delete(req.r.Context(), req.account, ref.Name)
+		}
+	}
+	if err == nil {
+		f.deleteEventConfigs(req, ref)
 	}
 	if err != nil {
 		f.fail(w, err)

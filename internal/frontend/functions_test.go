@@ -32,7 +32,6 @@ func TestFunctionLifecycle(t *testing.T) {
 	in.Tags = map[string]string{"team": "kindling"}
 	in.EphemeralStorage = &types.EphemeralStorage{Size: aws.Int32(1024)}
 	in.TracingConfig = &types.TracingConfig{Mode: types.TracingModePassThrough}
-	in.Publish = true // accepted, ignored until versions exist
 	before := time.Now().UTC().Truncate(time.Millisecond)
 	out, err := c.CreateFunction(ctx, in)
 	if err != nil {
@@ -392,7 +391,7 @@ func TestHealthAndUnknownRoutes(t *testing.T) {
 		t.Errorf("healthz not ready: %d", resp.StatusCode)
 	}
 	for _, tc := range []struct{ method, path string }{
-		{"GET", "/"}, {"GET", "/2015-03-31/functions/f/versions"}, {"PATCH", "/2015-03-31/functions/f"},
+		{"GET", "/"}, {"GET", "/2015-03-31/functions/f/policy"}, {"PATCH", "/2015-03-31/functions/f"},
 		{"GET", "/2015-03-31/functionsx"}, {"POST", "/2015-03-31/functions/f"},
 	} {
 		rec := e.do(tc.method, tc.path, nil, nil)

@@ -15,12 +15,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 
+	"kindling/internal/async"
 	"kindling/internal/clock"
 	"kindling/internal/codestore"
 	"kindling/internal/config"
 	"kindling/internal/invoke"
 	"kindling/internal/natsembed"
 	"kindling/internal/sigv4"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 const (
@@ -72,6 +75,11 @@ type env struct {
 	functions *config.Store
 	invoker   *fakeInvoker
 	ready     bool
+	// events is the async queue Event invocations go to; eventConfigs the
+	// event invoke configurations (async_test.go).
+	events       *async.Queue
+	eventConfigs *config.EventConfigs
+	js           jetstream.JetStream
 }
 
 func newEnv(t testing.TB) *env {
@@ -89,7 +97,13 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{functions: functions, invoker: &fakeInvoker{}, ready: true}
+	e := &env{functions: functions, invoker: &fakeInvoker{}, ready: true, js: ns.JetStream()}
+	if e.events, err = async.OpenQueue(context.Background(), ns.JetStream(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if e.eventConfigs, err = config.OpenEventConfigs(context.Background(), ns.JetStream(), config.Options{Region: testRegion}); err != nil {
+		t.Fatal(err)
+	}
 	verifier := &sigv4.Verifier{
 		Region: testRegion,
 		Lookup: func(id string) (sigv4.Credentials, bool) {
@@ -105,6 +119,7 @@ func newEnv(t testing.TB) *env {
 	e.fe = New(Config{
 		Verifier: verifier, Functions: functions, Code: code, Invoker: e.invoker,
 		Region: testRegion, Clock: clock.Real(), Ready: func() bool { return e.ready },
+		Events: e.events, EventConfigs: e.eventConfigs,
 	})
 	e.srv = httptest.NewServer(e.fe)
 	t.Cleanup(e.srv.Close)

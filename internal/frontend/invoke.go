@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,7 +42,7 @@ func (f *Frontend) invoke(w http.ResponseWriter, req *request) {
 		ref, err = ref.WithQualifier(r.URL.Query().Get("Qualifier"))
 	}
 	if err == nil {
-		err = ref.Resolve(req.account, f.cfg.Region, "InvokeFunction")
+		err = ref.ResolveQualified(req.account, f.cfg.Region, "InvokeFunction")
 	}
 	if err != nil {
 		f.fail(w, err)
@@ -52,8 +53,9 @@ func (f *Frontend) invoke(w http.ResponseWriter, req *request) {
 		f.fail(w, err)
 		return
 	}
-	// The shared in-memory copy: invoke must not modify fn.
-	fn, err := f.cfg.Functions.Lookup(r.Context(), req.account, ref.Name)
+	// The shared in-memory copy: invoke must not modify fn. For an alias,
+	// fn is the version its routing picked with this draw.
+	fn, err := f.cfg.Functions.LookupQualified(r.Context(), req.account, ref.Name, ref.Qualifier, mrand.Float64())
 	if err != nil {
 		f.fail(w, err)
 		return
@@ -67,7 +69,7 @@ func (f *Frontend) invoke(w http.ResponseWriter, req *request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case "Event":
-		f.fail(w, invalidParam("Event invocation type is not supported yet"))
+		f.invokeEvent(w, req, ref, logType)
 		return
 	}
 	// Lambda accepts only JSON events (an empty body included).

@@ -198,8 +198,8 @@ func (s *settings) check() error {
 			return invalidParam("LoggingConfig LogGroup and log levels are not supported by Kindling.")
 		}
 	}
-	if s.DeadLetterConfig != nil && s.DeadLetterConfig.TargetArn != "" {
-		return invalidParam("DeadLetterConfig is not supported by Kindling yet.")
+	if err := checkDeadLetter(s.DeadLetterConfig); err != nil {
+		return err
 	}
 	if len(s.Layers) > 0 {
 		return invalidParam("Layers are not supported by Kindling.")

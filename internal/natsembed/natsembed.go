@@ -46,6 +46,9 @@ type Config struct {
 	Logger server.Logger
 }
 
+// MaxPayload is the largest message the server accepts (8 MiB).
+const MaxPayload = 8 << 20
+
 // Server is a running embedded NATS server with a client connection.
 type Server struct {
 	ns   *server.Server
@@ -78,6 +81,9 @@ func Start(o Config) (*Server, error) {
 		StoreDir:   o.StoreDir,
 		NoSigs:     true,
 		DontListen: true,
+		// Room for an async invocation event (1 MB payload) or an SQS
+		// message plus their headers; NATS's default is 1 MB.
+		MaxPayload: MaxPayload,
 		// No HTTP monitoring, no leaf or cluster ports unless configured.
 	}
 	if o.ListenAddr != "" {

@@ -28,6 +28,7 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 		if inv := s.cur; inv != nil && (inv.state == invQueued || inv.state == invDelivered) {
 			inv.state = invDelivered
 			ev := inv.ev
+			s.taken = ev.RequestID
 			s.mu.Unlock()
 			writeEvent(w, ev)
 			return

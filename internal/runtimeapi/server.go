@@ -175,6 +175,8 @@ type Server struct {
 	// cur is the outstanding invocation (queued, delivered or answering),
 	// nil when there is none.
 	cur *invocation
+	// taken is the request id of the last event a /next returned.
+	taken string
 	// avail is closed (and replaced) whenever cur becomes deliverable;
 	// waiting /next handlers select on it.
 	avail chan struct{}
@@ -204,6 +206,14 @@ func (s *Server) Undelivered() string {
 		return s.cur.ev.RequestID
 	}
 	return ""
+}
+
+// Taken returns the request id of the last event the runtime fetched with
+// /next, or "" if it fetched none.
+func (s *Server) Taken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.taken
 }
 
 // wakeLocked releases every waiting /next. s.mu must be held.

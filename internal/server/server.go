@@ -26,6 +26,8 @@ import (
 	"kindling/internal/codestore"
 	"kindling/internal/config"
 	"kindling/internal/frontend"
+	"kindling/internal/logs"
+	"kindling/internal/logsapi"
 	"kindling/internal/natsembed"
 	"kindling/internal/placement"
 	"kindling/internal/router"
@@ -33,6 +35,7 @@ import (
 	"kindling/internal/sandbox/gvisor"
 	"kindling/internal/sandbox/process"
 	"kindling/internal/sigv4"
+	"kindling/internal/sqs"
 	"kindling/internal/worker"
 )
 
@@ -55,7 +58,12 @@ type Config struct {
 	RootFS string
 	// WorkerMemoryMB is the memory offered to sandboxes (0: 3/4 of RAM).
 	WorkerMemoryMB int
-	Logger         *slog.Logger
+	// AsyncConcurrency bounds the asynchronous events run at once (0:
+	// the pollers' default).
+	AsyncConcurrency int
+	// LogsMaxBytes is the log store's budget (0: logs.DefaultMaxBytes).
+	LogsMaxBytes int64
+	Logger       *slog.Logger
 }
 
 // Server is a running Kindling.
@@ -65,6 +73,8 @@ type Server struct {
 	nats    *natsembed.Server
 	backend sandbox.Backend
 	worker  *worker.Worker
+	logs    *logs.Store
+	async   *asyncParts
 	assign  *assignment.Manager
 	http    *http.Server
 	ln      net.Listener
@@ -114,7 +124,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	log.Info("sandbox backend", "name", s.backend.Name())
 
+	if s.logs, err = logs.Open(ctx, logs.Config{
+		JetStream: s.nats.JetStream(),
+		MaxBytes:  cfg.LogsMaxBytes,
+		Clock:     clk,
+		Logger:    log,
+	}); err != nil {
+		return nil, fmt.Errorf("log store: %w", err)
+	}
+
 	s.worker = worker.New(worker.Config{
+		Logs:     logSink{s.logs},
 		Backend:  s.backend,
 		Region:   cfg.Region,
 		Clock:    clk,
@@ -150,20 +170,33 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return sigv4.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, AccountID: account}, true
 		},
 	}
+	if s.async, err = openAsync(ctx, s.nats, verifier, cfg.Region, log); err != nil {
+		return nil, err
+	}
+	s.async.startPollers(functions, s.assign, clk, cfg.Region, cfg.AsyncConcurrency)
 	fe := frontend.New(frontend.Config{
-		Verifier:  verifier,
-		Functions: functions,
-		Code:      code,
-		Invoker:   &router.Router{Assign: s.assign},
-		Region:    cfg.Region,
-		Clock:     clk,
-		Logger:    log,
-		Ready:     s.ready.Load,
+		Verifier:     verifier,
+		Functions:    functions,
+		Code:         code,
+		Invoker:      &router.Router{Assign: s.assign},
+		Region:       cfg.Region,
+		Clock:        clk,
+		Logger:       log,
+		Ready:        s.ready.Load,
+		Events:       s.async.queue,
+		EventConfigs: s.async.configs,
 	})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
 	mux := &serviceMux{lambda: fe, targets: map[string]http.Handler{}}
+	mux.targets[sqs.TargetPrefix] = s.async.sqs
+	mux.targets[logsapi.TargetPrefix] = logsapi.New(logsapi.Config{
+		Verifier: verifier,
+		Store:    s.logs,
+		Region:   cfg.Region,
+		Logger:   log,
+	})
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -218,8 +251,17 @@ func newBackend(cfg Config) (sandbox.Backend, error) {
 	case "gvisor":
 		return newGVisor()
 	case "auto", "":
-		// auto will prefer gVisor once the whole end-to-end suite passes
-		// on it (issue 4); until then it means process, as issue 2 says.
+		// gVisor, the isolation for tenants, when this machine can run it
+		// (the whole end-to-end suite passes on it, issue 4); else the
+		// process backend, saying why (New names the command that fixes
+		// a missing prerequisite).
+		b, err := newGVisor()
+		if err == nil {
+			return b, nil
+		}
+		if cfg.Logger != nil {
+			cfg.Logger.Warn("gvisor sandboxes unavailable, using process sandboxes (for trusted code only)", "reason", err)
+		}
 		return newProcess()
 	}
 	return nil, fmt.Errorf("--sandbox %q: want auto, gvisor or process", cfg.Sandbox)
@@ -293,11 +335,20 @@ func (s *Server) Close() error {
 	default:
 		close(s.stopHB)
 	}
+	if s.async != nil {
+		// Before the assignment service: events being run are left
+		// unacknowledged and run again at the next start.
+		s.async.close()
+	}
 	if s.assign != nil {
 		s.assign.Close()
 	}
 	if s.worker != nil {
 		s.worker.Close()
+	}
+	if s.logs != nil {
+		// After the worker: the environments' last lines are queued.
+		errs = append(errs, s.logs.Close())
 	}
 	if s.nats != nil {
 		s.nats.Shutdown()

@@ -234,7 +234,11 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 	}
 	e.log = nil
 	e.mu.Unlock()
-	head := fmt.Appendf(prefix, "START RequestId: %s Version: %s\n", req.RequestID, e.fn.Version)
+	startLine := fmt.Sprintf("START RequestId: %s Version: %s\n", req.RequestID, e.fn.Version)
+	head := append(prefix, startLine...)
+	if sink := e.w.cfg.Logs; sink != nil {
+		sink.Platform(e.fn, e.stream, start, startLine)
+	}
 
 	if err := e.send(agentproto.TypeInvoke, agentproto.InvokeMeta{
 		RequestID:     req.RequestID,
@@ -270,7 +274,9 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 	dur := time.Since(start)
 	if out == outExit && !cold {
 		e.mu.Lock()
-		undelivered := e.exit != nil && e.exit.Undelivered == req.RequestID
+		// Not taken: still queued in the agent, or still on its way there
+		// when the runtime exited (the exit frame then crossed the event).
+		undelivered := e.exit != nil && (e.exit.Undelivered == req.RequestID || e.exit.Taken != req.RequestID)
 		e.mu.Unlock()
 		if undelivered {
 			return nil, false, ErrNotServed
@@ -308,8 +314,9 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 	body := e.log
 	e.log = nil
 	e.mu.Unlock()
-	report := fmt.Sprintf("END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
-		req.RequestID, req.RequestID, float64(dur.Microseconds())/1000, billedMs(dur), e.fn.MemoryMB, maxMB)
+	endLine := fmt.Sprintf("END RequestId: %s\n", req.RequestID)
+	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
+		req.RequestID, float64(dur.Microseconds())/1000, billedMs(dur), e.fn.MemoryMB, maxMB)
 	if cold {
 		report += fmt.Sprintf("Init Duration: %.2f ms\t", float64(initDur.Microseconds())/1000)
 	}
@@ -319,11 +326,14 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 	report += "\n"
 	if sink := e.w.cfg.Logs; sink != nil {
 		now := time.Now()
-		sink.Append(e.fn, e.stream, now, tailMsg)
-		sink.Append(e.fn, e.stream, now, []byte(report))
+		if len(tailMsg) > 0 {
+			sink.Platform(e.fn, e.stream, now, string(tailMsg))
+		}
+		sink.Platform(e.fn, e.stream, now, endLine)
+		sink.Platform(e.fn, e.stream, now, report)
 	}
 	if req.Tail {
-		res.LogTail = tail(head, body, tailMsg, []byte(report))
+		res.LogTail = tail(head, body, tailMsg, []byte(endLine), []byte(report))
 	}
 	return res, out == outResult, nil
 }
@@ -375,6 +385,9 @@ func (e *Environment) initFailure(req *invoke.Request, out outcome) *invoke.Resu
 		errType, msg := e.exitError(req.RequestID)
 		res.Payload = errorDoc(msg, errType)
 		extra = msg + "\n" + errType
+	}
+	if sink := e.w.cfg.Logs; sink != nil {
+		sink.Platform(e.fn, e.stream, time.Now(), extra+"\n")
 	}
 	if req.Tail {
 		res.LogTail = tail(initOut, []byte(extra+"\n"))

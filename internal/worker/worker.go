@@ -57,10 +57,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// LogSink receives function logs: one call per chunk of output, in order per
-// stream. Implementations must not block for long.
+// LogSink receives function logs, in order per stream, from the
+// environment's reader goroutine and from Invoke. Implementations must not
+// block (internal/logs queues and drops what it cannot keep up with).
 type LogSink interface {
+	// Append receives a chunk of the runtime's output as read from its
+	// pipe: a line may span chunks.
 	Append(fn *config.Function, stream string, at time.Time, data []byte)
+	// Platform receives one of the platform's own lines (START, END,
+	// REPORT, a timeout or exit notice, INIT_REPORT) as one log event; it
+	// ends any unfinished line of output before it.
+	Platform(fn *config.Function, stream string, at time.Time, line string)
 }
 
 // Worker creates environments on this machine.

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -182,6 +183,21 @@ type procInfo struct {
 	Comm string `json:"comm"`
 }
 
+// noNewPrivs is the no_new_privs bit as /proc/self/status shows it, or as
+// prctl(PR_GET_NO_NEW_PRIVS) returns it where the status file has no such
+// line (gVisor's).
+func noNewPrivs(status map[string]string) string {
+	if v, ok := status["NoNewPrivs"]; ok {
+		return v
+	}
+	const prGetNoNewPrivs = 39
+	r, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prGetNoNewPrivs, 0, 0)
+	if errno != 0 {
+		return "error: " + errno.Error()
+	}
+	return strconv.Itoa(int(r))
+}
+
 func whoami() map[string]any {
 	host, herr := os.Hostname()
 	status := map[string]string{}
@@ -232,7 +248,7 @@ func whoami() map[string]any {
 		"pid":            os.Getpid(),
 		"capEff":         status["CapEff"],
 		"seccomp":        status["Seccomp"],
-		"noNewPrivs":     status["NoNewPrivs"],
+		"noNewPrivs":     noNewPrivs(status),
 		"namespaces":     ns,
 		"interfaces":     ifaces,
 		"rootWritable":   rootErr == nil,

@@ -1,0 +1,69 @@
+#!/bin/sh
+# Drives the AWS CLI v2 against a Kindling server's logs: invokes FUNCTION
+# (a deployed copy of testdata/functions/behave) so that it prints a marker,
+# then finds the marker and Lambda's START/END/REPORT lines with
+# `aws logs tail`, `aws logs filter-log-events` and `aws logs
+# get-log-events`, checks the stream's name and sets a retention policy.
+# The e2e suite runs it (TestAWSCLILogs); by hand:
+#
+#   ENDPOINT=http://127.0.0.1:9000 FUNCTION=hello \
+#   AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... AWS_DEFAULT_REGION=us-east-1 \
+#   scripts/awscli-logs-smoke.sh
+#
+# `aws logs tail` exists in AWS CLI v2 only (Debian bookworm's awscli
+# package is 2.9.19); set AWS_CLI to its path when another aws comes first
+# on PATH.
+set -eu
+: "${ENDPOINT:?set ENDPOINT to the server URL}" "${FUNCTION:?set FUNCTION to a deployed behave function}"
+AWS=${AWS_CLI:-aws}
+if ! "$AWS" --version 2>&1 | grep -q '^aws-cli/2\.'; then
+	echo "awscli-logs-smoke: $AWS is not AWS CLI v2 ($("$AWS" --version 2>&1)); install Debian's awscli or set AWS_CLI" >&2
+	exit 2
+fi
+aws() { "$AWS" --endpoint-url "$ENDPOINT" "$@"; }
+fail() {
+	echo "awscli-logs-smoke: FAIL: $*" >&2
+	exit 1
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+group="/aws/lambda/$FUNCTION"
+marker="smoke-marker-$$-$(date +%s)"
+
+aws lambda invoke --function-name "$FUNCTION" --cli-binary-format raw-in-base64-out \
+	--payload "{\"op\":\"log\",\"lines\":[\"$marker\"]}" "$tmp/result.json" >/dev/null ||
+	fail "aws lambda invoke"
+
+# Logs are stored asynchronously, as in CloudWatch: poll for up to 20 s.
+i=0
+while :; do
+	aws logs tail "$group" --since 10m --format short >"$tmp/tail.txt" 2>"$tmp/tail.err" || true
+	grep -q "REPORT RequestId:" "$tmp/tail.txt" && grep -q "$marker" "$tmp/tail.txt" && break
+	i=$((i + 1))
+	[ "$i" -lt 100 ] || fail "aws logs tail never showed $marker: $(cat "$tmp/tail.txt" "$tmp/tail.err")"
+	sleep 0.2
+done
+for line in "START RequestId:" "$marker" "END RequestId:" "REPORT RequestId:"; do
+	grep -q "$line" "$tmp/tail.txt" || fail "no '$line' in aws logs tail: $(cat "$tmp/tail.txt")"
+done
+echo "aws logs tail: START, output, END and REPORT found"
+
+n=$(aws logs filter-log-events --log-group-name "$group" --filter-pattern "\"$marker\"" \
+	--query 'length(events)' --output text)
+[ "$n" = 1 ] || fail "filter-log-events for the marker found $n events"
+echo "aws logs filter-log-events: 1 event"
+
+stream=$(aws logs describe-log-streams --log-group-name "$group" --order-by LastEventTime --descending \
+	--query 'logStreams[0].logStreamName' --output text)
+echo "$stream" | grep -Eq '^[0-9]{4}/[0-9]{2}/[0-9]{2}/\[\$LATEST\][0-9a-f]{32}$' ||
+	fail "stream name '$stream' is not Lambda's"
+aws logs get-log-events --log-group-name "$group" --log-stream-name "$stream" --start-from-head \
+	--query 'events[].message' --output text | grep -q "$marker" ||
+	fail "get-log-events of $stream lacks the marker"
+echo "aws logs describe-log-streams / get-log-events: $stream"
+
+aws logs put-retention-policy --log-group-name "$group" --retention-in-days 7
+days=$(aws logs describe-log-groups --log-group-name-prefix "$group" --query 'logGroups[0].retentionInDays' --output text)
+[ "$days" = 7 ] || fail "retention is '$days' after put-retention-policy 7"
+echo "aws logs put-retention-policy: 7 days"
+echo "awscli-logs-smoke: ok"
