@@ -49,7 +49,7 @@ test-unit: build
 
 ## bench: the benchmarks recorded in docs/benchmarks.md
 bench: setup
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./e2e/ -args -bench.out=$(CURDIR)/bench.out
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./e2e/ | tee $(CURDIR)/bench.out
 
 ## fuzz: each fuzz target for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
