@@ -13,6 +13,10 @@
 // server's --time-scale; tests wait for observable effects with deadlines,
 // never for fixed sleeps.
 //
+// KINDLING_E2E_SANDBOX=gvisor runs the server (and so the whole suite) with
+// gVisor sandboxes instead of process ones (gvisor_hosts_test.go finds their
+// host processes); `make test` runs the package once with each.
+//
 // Set KINDLING_E2E_KEEP=1 to keep the temporary directory (server log, data
 // dir) after the run; it is always kept when a test fails.
 package e2e

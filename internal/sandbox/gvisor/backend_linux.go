@@ -20,10 +20,12 @@ import (
 	"kindling/internal/sandbox"
 )
 
-// Root filesystem stamp, as scripts/build-rootfs.sh writes it.
+// Root filesystem stamp, as scripts/build-rootfs.sh writes it. rootFSFormat
+// follows the script's FORMAT (and process.RootFSFormat): the tree is
+// shared by both backends.
 const (
 	stampFile    = ".kindling-rootfs"
-	rootFSFormat = 1
+	rootFSFormat = 2
 )
 
 // Backend is the gVisor sandbox backend. Create, Restore and the methods of
@@ -277,7 +279,7 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, imageDir string)
 	}
 	// Only now the function's share of a CPU: the sentry started at full
 	// speed (see the package documentation).
-	if err := b.cg.setCPU(spec.ID, spec.MemoryMB, b.cpus); err != nil {
+	if err := b.cg.setCPU(spec.ID, spec.MemoryMB, b.cpus, pid); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -313,28 +315,31 @@ func readPid(path string) (int, error) {
 	return pid, nil
 }
 
-// Reap removes what earlier runs of the server left: every container in
-// runsc's root (killed first), every cgroup under CgroupParent and every
-// sandbox directory of StateDir. Run it before the first Create: it would
-// destroy this run's sandboxes too.
+// Reap removes what earlier runs of the server left: every cgroup under
+// CgroupParent (with the processes in it), every container in runsc's root
+// and every sandbox directory of StateDir. Run it before the first Create:
+// it would destroy this run's sandboxes too.
 func (b *Backend) Reap() error {
 	ctx := context.Background()
 	var errs []error
-	ids, err := b.runsc.list(ctx)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	for _, id := range ids {
-		if err := b.runsc.delete(ctx, id); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	// Cgroups first: killing every process in them, and removing the
+	// functionCgroup children runsc does not know about, lets runsc delete
+	// remove the rest.
 	left, err := b.cg.leftovers()
 	if err != nil {
 		errs = append(errs, err)
 	}
 	for _, id := range left {
 		if err := b.cg.remove(id, time.Now().Add(cleanupTimeout)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ids, err := b.runsc.list(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range ids {
+		if err := b.runsc.delete(ctx, id); err != nil {
 			errs = append(errs, err)
 		}
 	}

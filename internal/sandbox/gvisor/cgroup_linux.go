@@ -78,18 +78,81 @@ func (c *cgroups) dirs(id string) []string {
 	return d
 }
 
-// setCPU writes the CPU quota of a sandbox of memoryMB.
-func (c *cgroups) setCPU(id string, memoryMB, cpus int) error {
+// functionCgroup is the child of a sandbox's cpu cgroup that holds the
+// processes running the function's own instructions: the systrap stubs.
+const functionCgroup = "function"
+
+// setCPU applies the CPU limits of a started sandbox of memoryMB whose
+// sentry is sentryPid: sandboxQuota on its cpu cgroup (every host process
+// of the sandbox), cpuQuota on the child functionCgroup, into which it
+// moves the systrap stubs. Every stub after the first is cloned from the
+// first one (systrap's source subprocess), so once that one is in the child
+// the stubs made later are born there; the loop catches stubs cloned while
+// it ran. The sentry and the gofer stay in the parent.
+func (c *cgroups) setCPU(id string, memoryMB, cpus, sentryPid int) error {
 	dir := filepath.Join(c.cpu, c.parent, id)
-	if err := writeFile(filepath.Join(dir, "cpu.cfs_period_us"), strconv.Itoa(cpuPeriod)); err != nil {
+	fn := filepath.Join(dir, functionCgroup)
+	if err := os.Mkdir(fn, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	return writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), strconv.FormatInt(cpuQuota(memoryMB, cpus), 10))
+	for _, w := range []struct{ dir, file, v string }{
+		{dir, "cpu.cfs_period_us", strconv.Itoa(cpuPeriod)},
+		{dir, "cpu.cfs_quota_us", strconv.FormatInt(sandboxQuota(memoryMB, cpus), 10)},
+		{fn, "cpu.cfs_period_us", strconv.Itoa(cpuPeriod)},
+		{fn, "cpu.cfs_quota_us", strconv.FormatInt(cpuQuota(memoryMB, cpus), 10)},
+	} {
+		if err := writeFile(filepath.Join(w.dir, w.file), w.v); err != nil {
+			return err
+		}
+	}
+	for range 10 {
+		moved, err := c.moveStubs(dir, fn, sentryPid)
+		if err != nil || moved == 0 {
+			return err
+		}
+	}
+	return fmt.Errorf("cgroup %s: systrap stubs keep appearing outside %s", dir, functionCgroup)
 }
 
-// unlimitCPU removes sandbox id's CPU quota.
+// moveStubs moves every process of the cgroup dir except the sentry and the
+// gofer into the cgroup to, and returns how many it moved.
+func (c *cgroups) moveStubs(dir, to string, sentryPid int) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	for f := range strings.FieldsSeq(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid == sentryPid || isGofer(pid) {
+			continue
+		}
+		err = writeFile(filepath.Join(to, "cgroup.procs"), f)
+		if errors.Is(err, syscall.ESRCH) {
+			continue // exited meanwhile
+		}
+		if err != nil {
+			return moved, err
+		}
+		moved++
+	}
+	return moved, nil
+}
+
+// isGofer reports whether pid is runsc's gofer (by its argv[0]).
+func isGofer(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && bytes.HasPrefix(b, []byte("runsc-gofer\x00"))
+}
+
+// unlimitCPU removes sandbox id's CPU quotas.
 func (c *cgroups) unlimitCPU(id string) error {
-	return writeFile(filepath.Join(c.cpu, c.parent, id, "cpu.cfs_quota_us"), "-1")
+	dir := filepath.Join(c.cpu, c.parent, id)
+	// The child first: its quota may not exceed its parent's.
+	if err := writeFile(filepath.Join(dir, functionCgroup, "cpu.cfs_quota_us"), "-1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), "-1")
 }
 
 // stats reads the memory figures of sandbox id.
@@ -173,7 +236,12 @@ func (c *cgroups) remove(id string, deadline time.Time) error {
 		return err
 	}
 	var errs []error
+	var dirs []string
 	for _, d := range c.dirs(id) {
+		// Children (functionCgroup) before their parent.
+		dirs = append(dirs, filepath.Join(d, functionCgroup), d)
+	}
+	for _, d := range dirs {
 		// An emptied cgroup can stay busy for a moment (EBUSY) while the
 		// kernel finishes the exits.
 		for {

@@ -62,6 +62,9 @@ const (
 	memoryPerVCPU = 1769
 	// minCPUQuota keeps tiny functions schedulable (1% of a CPU).
 	minCPUQuota = 1000
+	// minSentryQuota is the least CPU (per cpuPeriod) the sentry and gofer
+	// get on top of the function's share: 25% of a CPU. See sandboxQuota.
+	minSentryQuota = cpuPeriod / 4
 )
 
 // Config configures the backend.
@@ -147,5 +150,20 @@ func validateSpec(s sandbox.Spec) error {
 func cpuQuota(memoryMB, cpus int) int64 {
 	q := int64(memoryMB) * cpuPeriod / memoryPerVCPU
 	q = max(q, minCPUQuota)
+	return min(q, int64(max(cpus, 1))*cpuPeriod)
+}
+
+// sandboxQuota is the CFS quota per cpuPeriod of a whole sandbox of
+// memoryMB: the sentry, the gofer and the function together. The function's
+// own instructions (the systrap stubs) are capped at cpuQuota in a child
+// cgroup; on top of that share the sentry, which does the work a guest
+// kernel and a VMM would, gets as much again, at least minSentryQuota: its
+// fixed costs (~2.5% of a CPU while idle, ~1 ms per warm invoke of an echo
+// function, the runtime's exec) would otherwise eat most of a small
+// function's share and stall it at every CFS period (see the package
+// documentation, "CPU"). At most every CPU of the machine.
+func sandboxQuota(memoryMB, cpus int) int64 {
+	share := cpuQuota(memoryMB, cpus)
+	q := share + max(share, minSentryQuota)
 	return min(q, int64(max(cpus, 1))*cpuPeriod)
 }

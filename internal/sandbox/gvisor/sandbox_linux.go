@@ -36,8 +36,10 @@ type Sandbox struct {
 	conn     *net.UnixConn
 	out      *tailWriter
 
-	// pidfd refers to the sandbox process (runsc-sandbox, the sentry);
-	// set by watch before Create returns, closed by Destroy after done.
+	// pid is the sandbox process (runsc-sandbox, the sentry); pidfd refers
+	// to it. Both set by watch before Create returns; pidfd is closed by
+	// Destroy after done.
+	pid   int
 	pidfd *os.File
 	// done is closed once the sandbox process has exited.
 	done chan struct{}
@@ -87,7 +89,7 @@ func (s *Sandbox) watch(pid int) error {
 		close(s.done)
 		return nil
 	}
-	s.pidfd = f
+	s.pid, s.pidfd = pid, f
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -198,7 +200,7 @@ func (s *Sandbox) Checkpoint(ctx context.Context, imageDir string) error {
 	case <-s.done:
 	default:
 		// Still running (a failed checkpoint that spared it): limit again.
-		if cerr := s.b.cg.setCPU(s.id, s.memoryMB, s.b.cpus); cerr != nil && !errors.Is(cerr, os.ErrNotExist) {
+		if cerr := s.b.cg.setCPU(s.id, s.memoryMB, s.b.cpus, s.pid); cerr != nil && !errors.Is(cerr, os.ErrNotExist) {
 			err = errors.Join(err, cerr)
 		}
 	}

@@ -110,3 +110,23 @@ func TestCPUQuota(t *testing.T) {
 		}
 	}
 }
+
+func TestSandboxQuota(t *testing.T) {
+	for _, c := range []struct {
+		mb, cpus int
+		want     int64
+	}{
+		{128, 2, 7235 + 25000},  // the function's share plus the sentry's floor
+		{512, 2, 28942 + 28942}, // twice the share once it exceeds the floor
+		{1769, 2, 200000},       // capped at the machine
+		{1769, 4, 200000},
+		{10240, 4, 400000},
+	} {
+		if got := sandboxQuota(c.mb, c.cpus); got != c.want {
+			t.Errorf("sandboxQuota(%d, %d) = %d, want %d", c.mb, c.cpus, got, c.want)
+		}
+		if sandboxQuota(c.mb, c.cpus) < cpuQuota(c.mb, c.cpus) {
+			t.Errorf("sandboxQuota(%d, %d) below the function's own quota", c.mb, c.cpus)
+		}
+	}
+}
