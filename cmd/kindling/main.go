@@ -21,6 +21,7 @@ Usage:
   kindling invoke NAME [--payload JSON|@FILE]
   kindling list
   kindling delete NAME
+  kindling account create NAME | account list
 
 Run "kindling server -h" or "kindling CMD -h" for the flags of a command.
 `

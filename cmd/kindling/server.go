@@ -31,6 +31,7 @@ func serverMain(args []string) int {
 	fs.StringVar(&cfg.RootFS, "rootfs", "/var/lib/kindling/rootfs", "sandbox base userland, built by scripts/build-rootfs.sh")
 	fs.IntVar(&cfg.WorkerMemoryMB, "worker-memory", 0, "memory in MB offered to sandboxes (default: 3/4 of the machine's)")
 	fs.IntVar(&cfg.AsyncConcurrency, "async-concurrency", 0, "asynchronous events run at once by the pollers (default 32)")
+	fs.IntVar(&cfg.AccountConcurrency, "account-concurrency", 1000, "concurrent executions per account (Lambda's ConcurrentExecutions limit)")
 	fs.Int64Var(&cfg.LogsMaxBytes, "logs-max-bytes", 256<<20, "budget of the function log store; the oldest events go first")
 	verbose := fs.Bool("v", false, "debug logging")
 	debugAddr := fs.String("debug-addr", "", "serve Go's /debug/pprof on this address (unauthenticated: keep it on loopback)")

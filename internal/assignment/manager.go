@@ -49,11 +49,26 @@ type Manager struct {
 	cfg       Config
 	keepAlive time.Duration // scaled
 
-	mu sync.Mutex // guards t
+	mu sync.Mutex // guards t, provisions and filling
 	t  *Table
+	// provisions are the provisioned concurrency configurations, by owner
+	// (the qualified ARN they were put on); several owners may target the
+	// same key (an alias and its version): their counts add up.
+	provisions map[string]provision
+	// filling marks the keys a filler goroutine is creating environments
+	// for (at most one per key).
+	filling map[Key]bool
 
-	stop chan struct{}
-	done chan struct{}
+	ctx    context.Context // cancelled by Close: stops the fillers
+	cancel context.CancelFunc
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// provision is one provisioned concurrency configuration.
+type provision struct {
+	fn *config.Function // the version its environments run
+	n  int
 }
 
 // Lease is an environment handed out for one invocation. Give it back with
@@ -70,12 +85,15 @@ func NewManager(cfg Config) *Manager {
 		cfg.Logger = slog.Default()
 	}
 	m := &Manager{
-		cfg:       cfg,
-		keepAlive: cfg.Clock.Scale(cfg.KeepAlive),
-		t:         NewTable(),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		cfg:        cfg,
+		keepAlive:  cfg.Clock.Scale(cfg.KeepAlive),
+		t:          NewTable(),
+		provisions: map[string]provision{},
+		filling:    map[Key]bool{},
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	go m.reaper()
 	return m
 }
@@ -149,7 +167,7 @@ func (m *Manager) evictIdle(mb int) bool {
 	m.mu.Lock()
 	var idle []*Entry
 	for _, e := range m.t.All() {
-		if e.State == StateIdle {
+		if e.State == StateIdle && !e.Pinned {
 			idle = append(idle, e)
 		}
 	}
@@ -196,6 +214,7 @@ func (m *Manager) reaper() {
 		case <-t.C:
 			m.mu.Lock()
 			out := m.t.Expire(m.cfg.Clock.Now(), m.keepAlive)
+			m.startFillers() // replaces provisioned environments that died
 			m.mu.Unlock()
 			for _, e := range out {
 				m.cfg.Logger.Debug("keep-alive expired", "env", e.ID)
@@ -214,6 +233,7 @@ func (m *Manager) Stats() (initialising, idle, busy, memoryMB int) {
 
 // Close stops the reaper and destroys every environment.
 func (m *Manager) Close() {
+	m.cancel()
 	close(m.stop)
 	<-m.done
 	m.mu.Lock()
@@ -237,4 +257,128 @@ func (m *Manager) Close() {
 func (m *Manager) String() string {
 	i, idle, b, mem := m.Stats()
 	return fmt.Sprintf("environments: %d initialising, %d idle, %d busy, %d MB", i, idle, b, mem)
+}
+
+// Provisioned concurrency.
+//
+// Provision(owner, fn, n) keeps n environments of fn (a published
+// version) initialised ahead of invocations: a filler goroutine per key
+// places them one after another (each is a full cold start, init
+// included) and adds them to the Table idle and pinned, so the keep-alive
+// and eviction leave them alone. They serve invocations like any idle
+// environment. One that dies (unhealthy at release, or its runtime gone)
+// is replaced at the next reaper tick. n = 0 removes the configuration;
+// its environments are unpinned and age out as usual.
+
+// Provision sets the provisioned concurrency of owner (the qualified ARN
+// of the configuration) to n environments of fn. It returns at once.
+func (m *Manager) Provision(owner string, fn *config.Function, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, had := m.provisions[owner]
+	if n <= 0 {
+		delete(m.provisions, owner)
+	} else {
+		m.provisions[owner] = provision{fn: fn, n: n}
+	}
+	if had {
+		key := keyOf(old.fn)
+		m.t.Unpin(key, m.targetLocked(key), m.cfg.Clock.Now())
+	}
+	m.startFillers()
+}
+
+// Provisioned reports how many environments are ready for owner's
+// configuration (at most its count; environments of a key shared by
+// several owners count for each, in order).
+func (m *Manager) Provisioned(owner string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.provisions[owner]
+	if !ok {
+		return 0
+	}
+	return min(p.n, m.t.Pinned(keyOf(p.fn)))
+}
+
+// targetLocked is the number of environments key must keep. Called with
+// mu held.
+func (m *Manager) targetLocked(key Key) int {
+	n := 0
+	for _, p := range m.provisions {
+		if keyOf(p.fn) == key {
+			n += p.n
+		}
+	}
+	return n
+}
+
+// startFillers starts a filler for every key short of its target. Called
+// with mu held.
+func (m *Manager) startFillers() {
+	for _, p := range m.provisions {
+		key := keyOf(p.fn)
+		if m.filling[key] || m.t.Pinned(key) >= m.targetLocked(key) {
+			continue
+		}
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		m.filling[key] = true
+		go m.fill(key, p.fn)
+	}
+}
+
+// fill places environments for key until its target is met, retrying
+// failures after a pause (one second, scaled).
+func (m *Manager) fill(key Key, fn *config.Function) {
+	defer func() {
+		m.mu.Lock()
+		delete(m.filling, key)
+		m.mu.Unlock()
+	}()
+	for {
+		m.mu.Lock()
+		want := m.targetLocked(key) - m.t.Pinned(key)
+		m.mu.Unlock()
+		if want <= 0 || m.ctx.Err() != nil {
+			return
+		}
+		env, err := m.cfg.Placer.Place(m.ctx, fn)
+		if errors.Is(err, errdefs.ErrUnavailable) && m.evictIdle(fn.MemoryMB) {
+			env, err = m.cfg.Placer.Place(m.ctx, fn)
+		}
+		if err == nil {
+			// Initialised ahead: wait for its init before counting it.
+			if pw, ok := env.(interface{ Prewarm() error }); ok {
+				if err = pw.Prewarm(); err != nil {
+					env.Destroy()
+				}
+			}
+		}
+		if err != nil {
+			m.cfg.Logger.Warn("provisioning an environment", "function", key.Function, "err", err)
+			select {
+			case <-m.stop:
+				return
+			case <-time.After(m.cfg.Clock.Scale(10 * time.Second)):
+			}
+			continue
+		}
+		m.mu.Lock()
+		added := false
+		var retired []*Entry
+		if m.ctx.Err() == nil && m.targetLocked(key) > m.t.Pinned(key) {
+			retired = m.t.AddIdle(env.ID(), key, fn.MemoryMB, env, m.cfg.Clock.Now())
+			added = true
+		}
+		m.mu.Unlock()
+		m.destroy(retired)
+		if !added {
+			env.Destroy()
+			return
+		}
+	}
 }

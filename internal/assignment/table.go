@@ -21,7 +21,8 @@
 //	                      gone <───────────  gone
 //
 // An environment is created for the invocation that asked for it, so it goes
-// from initialising straight to busy. Release(unhealthy) from busy, Retire of
+// from initialising straight to busy; one created ahead for provisioned
+// concurrency enters idle and pinned (AddIdle), which Expire skips. Release(unhealthy) from busy, Retire of
 // a busy environment (marked, removed at its Release) and Expire of an idle
 // one all end in gone; the caller destroys what the Table returns.
 package assignment
@@ -71,8 +72,12 @@ type Entry struct {
 	State     State
 	MemoryMB  int
 	IdleSince time.Time
-	retired   bool
-	Ref       any
+	// Pinned environments are provisioned concurrency: never expired by
+	// the keep-alive nor evicted for room (still destroyed when unhealthy
+	// or retired).
+	Pinned  bool
+	retired bool
+	Ref     any
 }
 
 // Table is the pure state of all environments. It is not safe for concurrent
@@ -134,6 +139,53 @@ func (t *Table) Add(id string, key Key, memoryMB int, ref any) *Entry {
 	return e
 }
 
+// AddIdle records a new environment created ahead of any invocation
+// (provisioned concurrency): idle at once and pinned. Like Acquire, it
+// makes key's revision the newest of its function and returns the
+// environments of older revisions to destroy.
+func (t *Table) AddIdle(id string, key Key, memoryMB int, ref any, now time.Time) (retired []*Entry) {
+	if rev, ok := t.revisions[key.Function]; !ok || rev != key.Revision {
+		t.revisions[key.Function] = key.Revision
+		if ok {
+			retired = t.retire(key.Function, key.Revision)
+		}
+	}
+	e := &Entry{ID: id, Key: key, State: StateIdle, MemoryMB: memoryMB, Ref: ref, Pinned: true, IdleSince: now}
+	t.byID[id] = e
+	t.memoryMB += memoryMB
+	t.idle[key] = append(t.idle[key], e)
+	return retired
+}
+
+// Pinned counts the pinned environments of key.
+func (t *Table) Pinned(key Key) int {
+	n := 0
+	for _, e := range t.byID {
+		if e.Pinned && e.Key == key && !e.retired {
+			n++
+		}
+	}
+	return n
+}
+
+// Unpin unpins all but keep pinned environments of key; unpinned idle ones
+// age from now like any idle environment.
+func (t *Table) Unpin(key Key, keep int, now time.Time) {
+	for _, e := range t.byID {
+		if !e.Pinned || e.Key != key {
+			continue
+		}
+		if keep > 0 {
+			keep--
+			continue
+		}
+		e.Pinned = false
+		if e.State == StateIdle {
+			e.IdleSince = now
+		}
+	}
+}
+
 // Ready moves an initialising environment to busy: it serves the invocation
 // it was created for.
 func (t *Table) Ready(id string) {
@@ -182,7 +234,7 @@ func (t *Table) Expire(now time.Time, keepAlive time.Duration) []*Entry {
 	for key, list := range t.idle {
 		keep := list[:0]
 		for _, e := range list {
-			if e.IdleSince.Before(cutoff) {
+			if !e.Pinned && e.IdleSince.Before(cutoff) {
 				out = append(out, e)
 				delete(t.byID, e.ID)
 				t.memoryMB -= e.MemoryMB

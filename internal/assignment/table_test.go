@@ -137,3 +137,42 @@ func TestReleaseUnknownOrIdle(t *testing.T) {
 		t.Fatalf("idle=%d after double release, want 1", idle)
 	}
 }
+
+func TestPinnedEnvironments(t *testing.T) {
+	tb := NewTable()
+	key := Key{Function: "arn:f:1", Revision: "r1"}
+	now := time.Unix(1000, 0)
+	tb.AddIdle("p1", key, 128, nil, now)
+	tb.AddIdle("p2", key, 128, nil, now)
+	if n := tb.Pinned(key); n != 2 {
+		t.Fatalf("Pinned = %d, want 2", n)
+	}
+	// The keep-alive leaves pinned environments alone.
+	if out := tb.Expire(now.Add(time.Hour), time.Minute); len(out) != 0 {
+		t.Errorf("Expire removed %d pinned environments", len(out))
+	}
+	// They serve invocations and come back pinned.
+	e, _ := tb.Acquire(key)
+	if e == nil || !e.Pinned {
+		t.Fatalf("Acquire = %+v, want a pinned environment", e)
+	}
+	tb.Release(e.ID, true, now)
+	// Unpinned, they age out.
+	tb.Unpin(key, 1, now)
+	if n := tb.Pinned(key); n != 1 {
+		t.Fatalf("Pinned after Unpin(1) = %d", n)
+	}
+	if out := tb.Expire(now.Add(time.Hour), time.Minute); len(out) != 1 {
+		t.Errorf("Expire after Unpin removed %d, want 1", len(out))
+	}
+	// Unhealthy: removed even when pinned.
+	e, _ = tb.Acquire(key)
+	if !tb.Release(e.ID, false, now) || tb.Pinned(key) != 0 {
+		t.Errorf("an unhealthy pinned environment stayed")
+	}
+	// A newer revision retires the older one's environments.
+	tb.AddIdle("p3", key, 128, nil, now)
+	if out := tb.AddIdle("p4", Key{Function: "arn:f:1", Revision: "r2"}, 128, nil, now); len(out) != 1 || out[0].ID != "p3" {
+		t.Errorf("AddIdle of a newer revision retired %v, want p3", out)
+	}
+}

@@ -126,6 +126,10 @@ func FromError(err error) (e *Error, internal bool) {
 	case errors.Is(err, errdefs.ErrThrottled):
 		e := classError(err, errdefs.ErrThrottled, http.StatusTooManyRequests, TypeTooManyRequests, msgThrottled)
 		e.Reason = defaultThrottleReason
+		var tr interface{ ThrottleReason() string }
+		if errors.As(err, &tr) && tr.ThrottleReason() != "" {
+			e.Reason = tr.ThrottleReason()
+		}
 		return e, false
 	case errors.Is(err, errdefs.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Type: TypeService, Message: msgUnavailable}, true

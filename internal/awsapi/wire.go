@@ -92,6 +92,12 @@ type GetFunctionOutput struct {
 	Configuration FunctionConfiguration `json:"Configuration"`
 	Code          FunctionCodeLocation  `json:"Code"`
 	Tags          map[string]string     `json:"Tags,omitempty"`
+	Concurrency   *Concurrency          `json:"Concurrency,omitempty"`
+}
+
+// Concurrency is a function's reserved concurrency.
+type Concurrency struct {
+	ReservedConcurrentExecutions *int `json:"ReservedConcurrentExecutions,omitempty"`
 }
 
 // ListFunctionsOutput is ListFunctions' response.

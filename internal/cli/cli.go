@@ -40,7 +40,7 @@ const (
 )
 
 // Commands lists the subcommands Run handles, for the caller's dispatch.
-var Commands = []string{"deploy", "invoke", "list", "delete", "logs"}
+var Commands = []string{"deploy", "invoke", "list", "delete", "logs", "account"}
 
 // errUsage marks command-line errors (exit status 2).
 var errUsage = errors.New("usage")
@@ -128,6 +128,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cmd = cmdDelete
 	case "logs":
 		cmd = cmdLogs
+	case "account":
+		cmd = cmdAccount
 	case "help":
 		usage(stdout, top)
 		return exitOK
@@ -166,6 +168,10 @@ commands:
   delete NAME        delete a function
   logs NAME          print the function's logs (CloudWatch Logs API)
                      [--since 10m] [--follow] [--filter PATTERN]
+  account create NAME
+                     create an account with its own key pair (root
+                     credentials only); prints it as a credentials profile
+  account list       list the accounts created
   server             run the Kindling server (see kindling server --help)
 
 global flags (also accepted after COMMAND):

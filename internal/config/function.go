@@ -31,6 +31,12 @@ type Function struct {
 	PackageType   string            `json:"packageType"`
 	// Tags are the function's resource tags (CreateFunction's Tags).
 	Tags map[string]string `json:"tags,omitempty"`
+	// ReservedConcurrency is the function's reserved concurrency
+	// (PutFunctionConcurrency), on $LATEST only; nil: none.
+	ReservedConcurrency *int `json:"reservedConcurrency,omitempty"`
+	// Provisioned holds the provisioned concurrency configurations, by
+	// qualifier (a version or an alias), on $LATEST only.
+	Provisioned map[string]ProvisionedConfig `json:"provisioned,omitempty"`
 	// DeadLetterTarget is DeadLetterConfig.TargetArn: the SQS queue that
 	// failed asynchronous events go to when no OnFailure destination is
 	// configured ("" for none).
@@ -75,4 +81,19 @@ func (f *Function) ARN() string {
 // QualifiedARN returns the ARN qualified with the version.
 func (f *Function) QualifiedARN() string {
 	return f.ARN() + ":" + f.Version
+}
+
+// ProvisionedConfig is one provisioned concurrency configuration.
+type ProvisionedConfig struct {
+	Requested    int       `json:"requested"`
+	LastModified time.Time `json:"lastModified"`
+}
+
+// ProvisionedTotal is the sum of the function's provisioned concurrency.
+func (f *Function) ProvisionedTotal() int {
+	n := 0
+	for _, p := range f.Provisioned {
+		n += p.Requested
+	}
+	return n
 }

@@ -324,6 +324,16 @@ func (f *Function) Clone() *Function {
 		}
 	}
 	c.Architectures = slices.Clone(f.Architectures)
+	if f.ReservedConcurrency != nil {
+		n := *f.ReservedConcurrency
+		c.ReservedConcurrency = &n
+	}
+	if f.Provisioned != nil {
+		c.Provisioned = make(map[string]ProvisionedConfig, len(f.Provisioned))
+		for k, v := range f.Provisioned {
+			c.Provisioned[k] = v
+		}
+	}
 	return &c
 }
 

@@ -181,6 +181,8 @@ func newVersion(latest *Function, n int, now time.Time) *Function {
 	v.RevisionID = newRevisionID()
 	v.LastVersion = 0
 	v.Tags = nil
+	v.ReservedConcurrency = nil
+	v.Provisioned = nil
 	v.LastModified = now.UTC()
 	v.SetStatus(Status{})
 	// Errors are impossible from the zero status: Create then Ready.

@@ -26,7 +26,8 @@
 // keys, code signing, active tracing, JSON logs, SnapStart for published
 // versions. Event invocations are queued (async.go) for the pollers of
 // internal/async; their settings are the event invoke config API
-// (eventconfig.go, API version 2019-09-25).
+// (eventconfig.go, API version 2019-09-25). Reserved concurrency, tags and
+// GetAccountSettings are in limits.go.
 package frontend
 
 import (
@@ -77,6 +78,12 @@ type Config struct {
 	// EventConfigs stores event invoke configurations (nil: that API is
 	// refused).
 	EventConfigs *config.EventConfigs
+	// Limits holds the concurrency limits (limits.go; nil: the
+	// concurrency API is refused and GetAccountSettings reports none).
+	Limits Limits
+	// Provisioner keeps provisioned environments (the assignment service;
+	// nil: provisioned concurrency is refused).
+	Provisioner Provisioner
 }
 
 // Frontend is the Lambda API's http.Handler.
@@ -128,6 +135,17 @@ const (
 	opGetEventConfig
 	opDeleteEventConfig
 	opListEventConfigs
+	opPutConcurrency
+	opGetConcurrency
+	opDeleteConcurrency
+	opTagResource
+	opUntagResource
+	opListTags
+	opGetAccountSettings
+	opPutProvisioned
+	opGetProvisioned
+	opDeleteProvisioned
+	opListProvisioned
 )
 
 var opNames = [...]string{
@@ -140,6 +158,11 @@ var opNames = [...]string{
 	opPutEventConfig: "PutFunctionEventInvokeConfig", opUpdateEventConfig: "UpdateFunctionEventInvokeConfig",
 	opGetEventConfig: "GetFunctionEventInvokeConfig", opDeleteEventConfig: "DeleteFunctionEventInvokeConfig",
 	opListEventConfigs: "ListFunctionEventInvokeConfigs",
+	opPutConcurrency:   "PutFunctionConcurrency", opGetConcurrency: "GetFunctionConcurrency",
+	opDeleteConcurrency: "DeleteFunctionConcurrency", opTagResource: "TagResource",
+	opUntagResource: "UntagResource", opListTags: "ListTags", opGetAccountSettings: "GetAccountSettings",
+	opPutProvisioned: "PutProvisionedConcurrencyConfig", opGetProvisioned: "GetProvisionedConcurrencyConfig",
+	opDeleteProvisioned: "DeleteProvisionedConcurrencyConfig", opListProvisioned: "ListProvisionedConcurrencyConfigs",
 }
 
 // Body limits.
@@ -185,6 +208,9 @@ const apiPrefix = "/2015-03-31/functions"
 func route(r *http.Request) (o op, name string, ok bool) {
 	p := r.URL.EscapedPath()
 	if o, name, ok := routeEventConfig(r, p); ok {
+		return o, name, true
+	}
+	if o, name, ok := routeLimits(r, p); ok {
 		return o, name, true
 	}
 	rest, found := strings.CutPrefix(p, apiPrefix)
@@ -321,6 +347,14 @@ func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.deleteAlias(w, req)
 	case opPutEventConfig, opUpdateEventConfig, opGetEventConfig, opDeleteEventConfig, opListEventConfigs:
 		f.eventConfig(w, req)
+	case opPutConcurrency, opGetConcurrency, opDeleteConcurrency:
+		f.concurrency(w, req)
+	case opTagResource, opUntagResource, opListTags:
+		f.tags(w, req)
+	case opGetAccountSettings:
+		f.accountSettings(w, req)
+	case opPutProvisioned, opGetProvisioned, opDeleteProvisioned, opListProvisioned:
+		f.provisioned(w, req)
 	}
 }
 

@@ -216,21 +216,24 @@ func (f *Frontend) get(w http.ResponseWriter, req *request) {
 		f.writeJSON(w, http.StatusOK, conf)
 		return
 	}
-	tags := fn.Tags
+	latest := fn
 	if fn.Version != config.LatestVersion {
-		// Tags belong to the function, not to its versions.
-		latest, err := f.cfg.Functions.Get(req.r.Context(), req.account, ref.Name)
-		if err != nil {
+		// Tags and reserved concurrency belong to the function, not to
+		// its versions.
+		if latest, err = f.cfg.Functions.Get(req.r.Context(), req.account, ref.Name); err != nil {
 			f.fail(w, err)
 			return
 		}
-		tags = latest.Tags
 	}
-	f.writeJSON(w, http.StatusOK, awsapi.GetFunctionOutput{
+	out := awsapi.GetFunctionOutput{
 		Configuration: conf,
 		Code:          awsapi.FunctionCodeLocation{RepositoryType: "S3"},
-		Tags:          tags,
-	})
+		Tags:          latest.Tags,
+	}
+	if latest.ReservedConcurrency != nil {
+		out.Concurrency = &awsapi.Concurrency{ReservedConcurrentExecutions: latest.ReservedConcurrency}
+	}
+	f.writeJSON(w, http.StatusOK, out)
 }
 
 func (f *Frontend) list(w http.ResponseWriter, req *request) {
@@ -400,7 +403,15 @@ func (f *Frontend) delete(w http.ResponseWriter, req *request) {
 		if ref.Qualifier != "" {
 			err = f.cfg.Functions.DeleteVersion(req.r.Context(), req.account, ref.Name, ref.Qualifier)
 		} else {
-			err = f.cfg.Functions.Delete(req.r.Context(), req.account, ref.Name)
+			var latest *config.Function
+			latest, err = f.cfg.Functions.Get(req.r.Context(), req.account, ref.Name)
+			if err == nil {
+				err = f.cfg.Functions.Delete(req.r.Context(), req.account, ref.Name)
+			}
+			if err == nil {
+				f.clearReservation(req.account, ref.Name)
+				f.clearProvisioned(latest)
+			}
 		}
 	}
 	if err == nil {

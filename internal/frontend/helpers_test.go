@@ -21,6 +21,7 @@ import (
 	"kindling/internal/config"
 	"kindling/internal/invoke"
 	"kindling/internal/natsembed"
+	"kindling/internal/router"
 	"kindling/internal/sigv4"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,6 +81,8 @@ type env struct {
 	events       *async.Queue
 	eventConfigs *config.EventConfigs
 	js           jetstream.JetStream
+	// limits holds the concurrency reservations (limits_test.go).
+	limits *router.Limiter
 }
 
 func newEnv(t testing.TB) *env {
@@ -97,7 +100,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{functions: functions, invoker: &fakeInvoker{}, ready: true, js: ns.JetStream()}
+	e := &env{functions: functions, invoker: &fakeInvoker{}, ready: true, js: ns.JetStream(), limits: router.NewLimiter(1000)}
 	if e.events, err = async.OpenQueue(context.Background(), ns.JetStream(), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +122,7 @@ func newEnv(t testing.TB) *env {
 	e.fe = New(Config{
 		Verifier: verifier, Functions: functions, Code: code, Invoker: e.invoker,
 		Region: testRegion, Clock: clock.Real(), Ready: func() bool { return e.ready },
-		Events: e.events, EventConfigs: e.eventConfigs,
+		Events: e.events, EventConfigs: e.eventConfigs, Limits: e.limits,
 	})
 	e.srv = httptest.NewServer(e.fe)
 	t.Cleanup(e.srv.Close)

@@ -15,10 +15,21 @@ import (
 // Router routes synchronous invocations.
 type Router struct {
 	Assign *assignment.Manager
+	// Limits admits invocations under the concurrency limits
+	// (concurrency.go); nil: no limits.
+	Limits *Limiter
 }
 
-// Invoke implements invoke.Invoker.
+// Invoke implements invoke.Invoker. An invocation over a concurrency limit
+// fails at once with a *ThrottleError (errdefs.ErrThrottled).
 func (r *Router) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Result, error) {
+	if r.Limits != nil {
+		slot, err := r.Limits.Acquire(req.Function.Account, req.Function.Name)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Limits.Release(slot)
+	}
 	// An environment whose runtime exited before it took the event (it
 	// crashed after answering the previous one) did not run it: try
 	// another, a bounded number of times.

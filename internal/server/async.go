@@ -6,12 +6,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 
-	"kindling/internal/assignment"
 	"kindling/internal/async"
 	"kindling/internal/clock"
 	"kindling/internal/config"
+	"kindling/internal/invoke"
 	"kindling/internal/natsembed"
-	"kindling/internal/router"
 	"kindling/internal/sigv4"
 	"kindling/internal/sqs"
 )
@@ -45,11 +44,12 @@ func openAsync(ctx context.Context, nats *natsembed.Server, verifier *sigv4.Veri
 }
 
 // startPollers starts the pollers on the invoke path (once the assignment
-// service runs).
-func (a *asyncParts) startPollers(functions *config.Store, assign *assignment.Manager, clk clock.Clock, region string, concurrency int) {
+// service runs): the router, under the same concurrency limits as
+// synchronous invokes (a throttled event is retried).
+func (a *asyncParts) startPollers(functions *config.Store, invoker invoke.Invoker, clk clock.Clock, region string, concurrency int) {
 	a.poller = async.StartPoller(async.PollerConfig{
 		Queue:        a.queue,
-		Invoker:      &router.Router{Assign: assign},
+		Invoker:      invoker,
 		Functions:    asyncFunctions{functions},
 		EventConfigs: a.configs,
 		Queues:       queueSender{a.sqs},

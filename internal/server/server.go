@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"kindling/internal/accounts"
 	"kindling/internal/assignment"
 	"kindling/internal/capacity"
 	"kindling/internal/clock"
@@ -61,6 +62,9 @@ type Config struct {
 	// AsyncConcurrency bounds the asynchronous events run at once (0:
 	// the pollers' default).
 	AsyncConcurrency int
+	// AccountConcurrency is every account's concurrency limit (0:
+	// router.DefaultAccountLimit).
+	AccountConcurrency int
 	// LogsMaxBytes is the log store's budget (0: logs.DefaultMaxBytes).
 	LogsMaxBytes int64
 	Logger       *slog.Logger
@@ -68,18 +72,19 @@ type Config struct {
 
 // Server is a running Kindling.
 type Server struct {
-	cfg     Config
-	Creds   Credentials
-	nats    *natsembed.Server
-	backend sandbox.Backend
-	worker  *worker.Worker
-	logs    *logs.Store
-	async   *asyncParts
-	assign  *assignment.Manager
-	http    *http.Server
-	ln      net.Listener
-	ready   atomic.Bool
-	stopHB  chan struct{}
+	cfg      Config
+	Creds    Credentials
+	nats     *natsembed.Server
+	backend  sandbox.Backend
+	worker   *worker.Worker
+	logs     *logs.Store
+	accounts *accounts.Store
+	async    *asyncParts
+	assign   *assignment.Manager
+	http     *http.Server
+	ln       net.Listener
+	ready    atomic.Bool
+	stopHB   chan struct{}
 }
 
 // New starts every component and listens, but does not serve yet: call
@@ -159,37 +164,42 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:    log,
 	})
 
-	creds := s.Creds
-	account := cfg.AccountID
-	verifier := &sigv4.Verifier{
-		Region: cfg.Region,
-		Lookup: func(id string) (sigv4.Credentials, bool) {
-			if id != creds.AccessKeyID {
-				return sigv4.Credentials{}, false
-			}
-			return sigv4.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, AccountID: account}, true
-		},
+	// Credentials map to accounts: the root key pair to --account-id, the
+	// others (kindling account create) through the accounts table.
+	if s.accounts, err = accounts.Open(ctx, s.nats.JetStream(), sigv4.Credentials{
+		AccessKeyID: s.Creds.AccessKeyID, SecretAccessKey: s.Creds.SecretAccessKey, AccountID: cfg.AccountID,
+	}); err != nil {
+		return nil, err
 	}
+	verifier := &sigv4.Verifier{Region: cfg.Region, Lookup: s.accounts.Lookup}
 	if s.async, err = openAsync(ctx, s.nats, verifier, cfg.Region, log); err != nil {
 		return nil, err
 	}
-	s.async.startPollers(functions, s.assign, clk, cfg.Region, cfg.AsyncConcurrency)
+	limits, err := openLimits(ctx, functions, cfg.AccountConcurrency, s.assign, log)
+	if err != nil {
+		return nil, err
+	}
+	invoker := &router.Router{Assign: s.assign, Limits: limits}
+	s.async.startPollers(functions, invoker, clk, cfg.Region, cfg.AsyncConcurrency)
 	fe := frontend.New(frontend.Config{
 		Verifier:     verifier,
 		Functions:    functions,
 		Code:         code,
-		Invoker:      &router.Router{Assign: s.assign},
+		Invoker:      invoker,
 		Region:       cfg.Region,
 		Clock:        clk,
 		Logger:       log,
 		Ready:        s.ready.Load,
 		Events:       s.async.queue,
 		EventConfigs: s.async.configs,
+		Limits:       limits,
+		Provisioner:  s.assign,
 	})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
-	mux := &serviceMux{lambda: fe, targets: map[string]http.Handler{}}
+	mux := &serviceMux{lambda: fe, targets: map[string]http.Handler{},
+		admin: &accounts.API{Store: s.accounts, Verifier: verifier, RootAccount: cfg.AccountID, Logger: log}}
 	mux.targets[sqs.TargetPrefix] = s.async.sqs
 	mux.targets[logsapi.TargetPrefix] = logsapi.New(logsapi.Config{
 		Verifier: verifier,
@@ -349,6 +359,9 @@ func (s *Server) Close() error {
 	if s.logs != nil {
 		// After the worker: the environments' last lines are queued.
 		errs = append(errs, s.logs.Close())
+	}
+	if s.accounts != nil {
+		s.accounts.Close()
 	}
 	if s.nats != nil {
 		s.nats.Shutdown()

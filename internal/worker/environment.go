@@ -52,6 +52,7 @@ type Environment struct {
 	exit      *agentproto.ExitMeta
 	log       []byte // output since the current invocation started
 	served    int
+	prewarmed bool // initialised ahead (Prewarm): no Init Duration reported
 	destroyed bool
 }
 
@@ -208,6 +209,7 @@ func (e *Environment) Alive() bool {
 func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Result, bool, error) {
 	e.mu.Lock()
 	cold := e.served == 0
+	prewarmed := e.prewarmed
 	e.served++
 	e.mu.Unlock()
 	if !cold && !e.Alive() {
@@ -317,7 +319,7 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 	endLine := fmt.Sprintf("END RequestId: %s\n", req.RequestID)
 	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
 		req.RequestID, float64(dur.Microseconds())/1000, billedMs(dur), e.fn.MemoryMB, maxMB)
-	if cold {
+	if cold && !prewarmed {
 		report += fmt.Sprintf("Init Duration: %.2f ms\t", float64(initDur.Microseconds())/1000)
 	}
 	if out == outTimeout {
@@ -340,6 +342,20 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 
 // waitInit waits for the end of init: the runtime's first /next, an init
 // error, its exit, or the init limit.
+// Prewarm waits for the runtime's init to end, for an environment created
+// ahead of invocations (provisioned concurrency), and reports whether it
+// succeeded. Its first invocation then reports no Init Duration: as in
+// Lambda, the init of a provisioned environment is not on any request.
+func (e *Environment) Prewarm() error {
+	if out := e.waitInit(); out != outResult {
+		return fmt.Errorf("worker: provisioned environment %s: init failed (%d)", e.id, out)
+	}
+	e.mu.Lock()
+	e.prewarmed = true
+	e.mu.Unlock()
+	return nil
+}
+
 func (e *Environment) waitInit() outcome {
 	limit := time.NewTimer(e.w.cfg.Clock.Scale(InitLimit))
 	defer limit.Stop()
