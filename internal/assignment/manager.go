@@ -152,6 +152,16 @@ func (m *Manager) Release(l *Lease, healthy bool) {
 	}
 }
 
+// RetireARN destroys the idle environments of a deleted function (an
+// unqualified ARN: every version) or version (a qualified ARN), and marks
+// its busy ones for destruction at release.
+func (m *Manager) RetireARN(arn string) {
+	m.mu.Lock()
+	out := m.t.RetireARN(arn)
+	m.mu.Unlock()
+	m.destroy(out)
+}
+
 // RetireFunction destroys the idle environments of a function version and
 // marks its busy ones for destruction at release (deletion of a function).
 func (m *Manager) RetireFunction(fn *config.Function) {

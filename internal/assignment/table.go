@@ -28,6 +28,7 @@
 package assignment
 
 import (
+	"strings"
 	"time"
 )
 
@@ -257,6 +258,23 @@ func (t *Table) Expire(now time.Time, keepAlive time.Duration) []*Entry {
 func (t *Table) RetireFunction(function string) []*Entry {
 	delete(t.revisions, function)
 	return t.retire(function, "")
+}
+
+// RetireARN retires the environments of every version of the function
+// named by an unqualified ARN (or of one version, given a qualified one):
+// on deletion, so that nothing of it waits out the keep-alive.
+func (t *Table) RetireARN(arn string) []*Entry {
+	functions := map[string]bool{}
+	for _, e := range t.byID {
+		if f := e.Key.Function; f == arn || strings.HasPrefix(f, arn+":") {
+			functions[f] = true
+		}
+	}
+	var out []*Entry
+	for f := range functions {
+		out = append(out, t.RetireFunction(f)...)
+	}
+	return out
 }
 
 // retire marks the environments of function whose revision is not keep,

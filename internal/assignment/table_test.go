@@ -176,3 +176,23 @@ func TestPinnedEnvironments(t *testing.T) {
 		t.Errorf("AddIdle of a newer revision retired %v, want p3", out)
 	}
 }
+
+func TestRetireARN(t *testing.T) {
+	tb := NewTable()
+	const arn = "arn:aws:lambda:us-east-1:000000000000:function:f"
+	keys := []Key{{Function: arn + ":$LATEST", Revision: "r"}, {Function: arn + ":1", Revision: "r"}, {Function: arn + "x:$LATEST", Revision: "r"}}
+	for i, k := range keys {
+		id := string(rune('a' + i))
+		tb.Acquire(k)
+		tb.Add(id, k, 128, nil)
+		tb.Ready(id)
+		tb.Release(id, true, t0)
+	}
+	out := tb.RetireARN(arn)
+	if len(out) != 2 {
+		t.Fatalf("retired %d environments, want the 2 of function f (not fx)", len(out))
+	}
+	if e, _ := tb.Acquire(keys[2]); e == nil {
+		t.Fatal("another function's environment was retired")
+	}
+}

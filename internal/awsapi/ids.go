@@ -1,26 +1,7 @@
 package awsapi
 
-import (
-	"crypto/rand"
-	"encoding/hex"
-)
+import "kindling/internal/uuid"
 
 // NewRequestID returns a random UUID (version 4), the form of Lambda's
 // request ids (X-Amzn-RequestId, and the invocation id a function sees).
-func NewRequestID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand panics rather than return short)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
+func NewRequestID() string { return uuid.New() }

@@ -2,8 +2,6 @@ package config
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kindling/internal/errdefs"
+	"kindling/internal/uuid"
 )
 
 // Bucket is the JetStream KV bucket holding function configurations.
@@ -357,20 +356,4 @@ func decode(data []byte) (*Function, error) {
 }
 
 // newRevisionID returns a random UUID (version 4), Lambda's RevisionId form.
-func newRevisionID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand crashes rather than return short)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
+func newRevisionID() string { return uuid.New() }

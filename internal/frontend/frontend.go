@@ -81,6 +81,10 @@ type Config struct {
 	// Limits holds the concurrency limits (limits.go; nil: the
 	// concurrency API is refused and GetAccountSettings reports none).
 	Limits Limits
+	// Retire, when set, is told the ARN of each deleted function
+	// (unqualified) or version (qualified) so that its environments go at
+	// once instead of at the end of their keep-alive.
+	Retire func(arn string)
 	// Provisioner keeps provisioned environments (the assignment service;
 	// nil: provisioned concurrency is refused).
 	Provisioner Provisioner

@@ -3,6 +3,7 @@ package frontend
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -416,6 +417,13 @@ func (f *Frontend) delete(w http.ResponseWriter, req *request) {
 	}
 	if err == nil {
 		f.deleteEventConfigs(req, ref)
+		if f.cfg.Retire != nil {
+			arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", f.cfg.Region, req.account, ref.Name)
+			if ref.Qualifier != "" {
+				arn += ":" + ref.Qualifier
+			}
+			f.cfg.Retire(arn)
+		}
 	}
 	if err != nil {
 		f.fail(w, err)

@@ -194,6 +194,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		EventConfigs: s.async.configs,
 		Limits:       limits,
 		Provisioner:  s.assign,
+		Retire:       s.assign.RetireARN,
 	})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
