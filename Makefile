@@ -8,7 +8,7 @@ DATA    ?= /var/lib/kindling
 LISTEN  ?= 127.0.0.1:9000
 GOFLAGS_BUILD := -trimpath
 
-.PHONY: all setup build rootfs run test test-unit test-e2e bench fuzz vet clean
+.PHONY: all setup build rootfs runsc run test test-deps test-unit test-e2e bench fuzz vet clean
 
 all: build
 
@@ -40,9 +40,13 @@ vet:
 
 ## test: set up, then vet and run every test (unit, conformance, end to end);
 ## the end-to-end suite runs twice, with process and with gVisor sandboxes
-test: setup vet
+test: setup test-deps vet
 	KINDLING_GVISOR_REQUIRED=1 $(GO) test -count=1 -timeout 45m ./...
 	KINDLING_GVISOR_REQUIRED=1 KINDLING_E2E_SANDBOX=gvisor $(GO) test -count=1 -timeout 20m ./e2e/
+
+## test-deps: what the tests drive besides Kindling (Debian's AWS CLI v2)
+test-deps:
+	scripts/install-test-deps.sh
 
 test-unit: build
 	$(GO) test -count=1 -short ./internal/...

@@ -82,6 +82,25 @@ func TestCLI(t *testing.T) {
 		t.Errorf("kindling invoke stderr lacks the log tail: %q", errOut)
 	}
 
+	// Asynchronous invoke: queued at once, its output shows up in the
+	// function's logs.
+	asyncLine := "async line " + randomHex(6)
+	out, errOut, code = runCLI(t, env, "invoke", name, "--async", "--payload", `{"op":"log","lines":["`+asyncLine+`"]}`)
+	if code != 0 || !strings.HasPrefix(out, "queued ") || !strings.Contains(out, "(status 202)") {
+		t.Fatalf("kindling invoke --async: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		logs, _, _ := runCLI(t, env, "logs", name, "--since", "10m")
+		if strings.Contains(logs, asyncLine) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the async invoke's output never reached kindling logs; last:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	payloadFile := filepath.Join(t.TempDir(), "event.json")
 	os.WriteFile(payloadFile, []byte(`{"op":"error","message":"cli failure"}`), 0o644)
 	out, errOut, code = runCLI(t, env, "invoke", name, "--payload", "@"+payloadFile, "--no-logs")

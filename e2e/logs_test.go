@@ -444,15 +444,21 @@ func TestAWSCLILogs(t *testing.T) {
 	requireServer(t)
 	aws2 := awsCLIv2(t)
 	t.Parallel()
+	// The script deploys the function itself (create-function from the
+	// zip), invokes it both ways, reads its logs, and deletes it.
 	const name = "e2e-awscli-logs"
-	createFunction(t, name, fnSpec{})
-	cmd := exec.Command(filepath.Join(moduleRoot, "scripts", "awscli-logs-smoke.sh"))
-	cmd.Env = append(awsEnv(t), "AWS_CLI="+aws2, "ENDPOINT="+srv.url, "FUNCTION="+name)
+	zip := filepath.Join(t.TempDir(), "behave.zip")
+	if err := os.WriteFile(zip, zips["behave"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(moduleRoot, "scripts", "awscli-smoke.sh"))
+	cmd.Env = append(awsEnv(t), "AWS_CLI="+aws2, "ENDPOINT="+srv.url, "FUNCTION="+name, "ZIP="+zip)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("awscli-logs-smoke.sh: %v\n%s", err, out)
+		t.Fatalf("awscli-smoke.sh: %v\n%s", err, out)
 	}
-	t.Logf("awscli-logs-smoke.sh:\n%s", out)
+	t.Logf("awscli-smoke.sh:\n%s", out)
+	createFunction(t, name, fnSpec{})
 
 	follow := exec.Command(aws2, "--endpoint-url", srv.url, "logs", "tail", "/aws/lambda/"+name, "--follow", "--since", "1m", "--format", "short")
 	// The CLI does not flush after each event: unbuffered, so that the

@@ -163,6 +163,7 @@ commands:
                      [--runtime provided.al2023] [--memory MB] [--timeout SEC]
                      [--env K=V]... [--handler H] [--role ARN]
   invoke NAME        invoke synchronously, print the result and the log tail
+                     (--async: queue an Event invocation instead)
                      [--payload JSON | --payload @FILE] [--no-logs]
   list               list functions
   delete NAME        delete a function

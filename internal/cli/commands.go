@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
@@ -165,6 +166,7 @@ type invokeOptions struct {
 	name    string
 	payload []byte
 	noLogs  bool
+	async   bool
 }
 
 func parseInvoke(g *globals, args []string, stderr io.Writer) (*invokeOptions, error) {
@@ -172,6 +174,7 @@ func parseInvoke(g *globals, args []string, stderr io.Writer) (*invokeOptions, e
 	fs := newFlagSet("invoke", g, stderr)
 	payload := fs.String("payload", "{}", "event `JSON`, or @FILE to read it from FILE")
 	fs.BoolVar(&o.noLogs, "no-logs", false, "do not ask for the log tail")
+	fs.BoolVar(&o.async, "async", false, "invoke asynchronously (invocation type Event): queue the event and print its request id")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -215,9 +218,19 @@ func cmdInvoke(ctx context.Context, g *globals, args []string, stdout, stderr io
 	if o.noLogs {
 		in.LogType = types.LogTypeNone
 	}
+	if o.async {
+		in.InvocationType, in.LogType = types.InvocationTypeEvent, types.LogTypeNone
+	}
 	out, err := c.Invoke(ctx, in)
 	if err != nil {
 		return err
+	}
+	if o.async {
+		// 202: queued; the function's output goes to its logs
+		// ("kindling logs NAME") and its destinations.
+		id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+		fmt.Fprintf(stdout, "queued %s (status %d)\n", id, out.StatusCode)
+		return nil
 	}
 	if out.LogResult != nil {
 		logs, err := base64.StdEncoding.DecodeString(*out.LogResult)
