@@ -356,7 +356,8 @@ func hostIP() string {
 func TestForkBomb(t *testing.T) {
 	requireServer(t)
 	const name = "e2e-forkbomb"
-	createFunction(t, name, fnSpec{timeout: 15})
+	// A full vCPU (1769 MB) so the bomb forks as fast as it can.
+	createFunction(t, name, fnSpec{timeout: 15, memory: 1769})
 	inv := invoke(t, name, map[string]any{"op": "forkbomb"})
 	if inv.out.FunctionError != nil {
 		e := inv.fnError(t)
@@ -369,12 +370,13 @@ func TestForkBomb(t *testing.T) {
 		inv.decode(t, &r)
 		switch {
 		case r.Error != "":
-		case sandboxBackend() == "gvisor" && r.Spawned < 1024:
-			// Under gVisor each process is created by the Sentry within
-			// the function's CPU share (7 % of a CPU at 128 MB): the bomb
-			// runs out of time long before it reaches the pids limit.
-			// Containment is what the checks below verify.
-			t.Logf("fork bomb throttled by the CPU share: %d processes in the timeout", r.Spawned)
+		case r.Spawned < 1024:
+			// The bomb ran out of time before it reached the limit: forks
+			// are slow within one vCPU on a loaded machine, and slower
+			// under gVisor, whose Sentry creates every process. It never
+			// got past the limit; the checks below verify containment,
+			// and the conformance suite's ProcessLimit case the limit.
+			t.Logf("fork bomb ran out of time at %d processes, under the limit of 1024", r.Spawned)
 		default:
 			t.Errorf("fork bomb spawned %d processes and never hit a limit", r.Spawned)
 		}
