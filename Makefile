@@ -44,7 +44,7 @@ test: setup test-deps vet
 	KINDLING_GVISOR_REQUIRED=1 $(GO) test -count=1 -timeout 45m ./...
 	KINDLING_GVISOR_REQUIRED=1 KINDLING_E2E_SANDBOX=gvisor $(GO) test -count=1 -timeout 20m ./e2e/
 
-## test-deps: what the tests drive besides Kindling (Debian's AWS CLI v2)
+## test-deps: what the tests drive besides Kindling (Debian's AWS CLI v2 and boto3)
 test-deps:
 	scripts/install-test-deps.sh
 

@@ -468,3 +468,25 @@ func TestAWSCLILogs(t *testing.T) {
 		invoke(t, name, map[string]any{"op": "log", "lines": []string{"seen by aws logs tail --follow"}})
 	}, "seen by aws logs tail --follow", "REPORT RequestId: ")
 }
+
+// TestBoto3 drives the server with Debian's boto3, unmodified, through
+// scripts/boto3-smoke.py: deploy, publish, alias, sync and async invoke,
+// logs.
+func TestBoto3(t *testing.T) {
+	requireServer(t)
+	if err := exec.Command("/usr/bin/python3", "-c", "import boto3").Run(); err != nil {
+		t.Skip("no boto3 for /usr/bin/python3: install it with apt-get install python3-boto3 (make test does)")
+	}
+	t.Parallel()
+	zip := filepath.Join(t.TempDir(), "behave.zip")
+	if err := os.WriteFile(zip, zips["behave"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/bin/python3", filepath.Join(moduleRoot, "scripts", "boto3-smoke.py"))
+	cmd.Env = append(awsEnv(t), "ENDPOINT="+srv.url, "FUNCTION=e2e-boto3", "ZIP="+zip)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("boto3-smoke.py: %v\n%s", err, out)
+	}
+	t.Logf("boto3-smoke.py:\n%s", out)
+}
