@@ -46,65 +46,12 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errInvalidAction(r.Header.Get("X-Amz-Target")), s.log)
 		return
 	}
-	if r.ContentLength > maxRequest {
-		writeError(w, errInvalidParameterValue("The request is too large."), s.log)
-		return
-	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, maxRequest+1))
-	if err != nil {
-		writeError(w, errMalformed("The request body could not be read."), s.log)
-		return
-	}
-	if n > maxRequest {
-		writeError(w, errInvalidParameterValue("The request is too large."), s.log)
-		return
-	}
-	body := buf.Bytes()
-	creds, service, err := s.verify(r, body)
+	c, err := s.authenticate(r)
 	if err != nil {
 		writeError(w, err, s.log)
 		return
 	}
-	if service != "sqs" {
-		writeError(w, &apiError{status: http.StatusForbidden, shape: "InvalidSignatureException", ns: "com.amazon.coral.service",
-			query: "SignatureDoesNotMatch", sender: true, msg: "Credential should be scoped to correct service: 'sqs'. "}, s.log)
-		return
-	}
-	if creds.AccountID == "" {
-		writeError(w, errors.New("sqs: credentials without an account id"), s.log)
-		return
-	}
-	c := &call{account: creds.AccountID, host: r.Host, body: body, ctx: r.Context()}
-	var out any
-	switch op {
-	case "CreateQueue":
-		out, err = s.opCreateQueue(c)
-	case "GetQueueUrl":
-		out, err = s.opGetQueueURL(c)
-	case "ListQueues":
-		out, err = s.opListQueues(c)
-	case "DeleteQueue":
-		out, err = s.opDeleteQueue(c)
-	case "GetQueueAttributes":
-		out, err = s.opGetQueueAttributes(c)
-	case "SetQueueAttributes":
-		out, err = s.opSetQueueAttributes(c)
-	case "PurgeQueue":
-		out, err = s.opPurgeQueue(c)
-	case "SendMessage":
-		out, err = s.opSendMessage(c)
-	case "ReceiveMessage":
-		out, err = s.opReceiveMessage(c)
-	case "DeleteMessage":
-		out, err = s.opDeleteMessage(c)
-	case "DeleteMessageBatch":
-		out, err = s.opDeleteMessageBatch(c)
-	case "ChangeMessageVisibility":
-		out, err = s.opChangeMessageVisibility(c)
-	default:
-		err = errInvalidAction(op)
-	}
+	out, err := s.run(op, c)
 	if err != nil {
 		writeError(w, err, s.log)
 		return
@@ -119,6 +66,36 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(data) // a failed write means the client is gone
+}
+
+// authenticate reads the request body (bounded) and verifies its SigV4
+// signature for service sqs; the call it returns carries the caller's
+// account. Both protocols start here.
+func (s *Service) authenticate(r *http.Request) (*call, error) {
+	if r.ContentLength > maxRequest {
+		return nil, errInvalidParameterValue("The request is too large.")
+	}
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, maxRequest+1))
+	if err != nil {
+		return nil, errMalformed("The request body could not be read.")
+	}
+	if n > maxRequest {
+		return nil, errInvalidParameterValue("The request is too large.")
+	}
+	body := buf.Bytes()
+	creds, service, err := s.verify(r, body)
+	if err != nil {
+		return nil, err
+	}
+	if service != "sqs" {
+		return nil, &apiError{status: http.StatusForbidden, shape: "InvalidSignatureException", ns: "com.amazon.coral.service",
+			query: "SignatureDoesNotMatch", sender: true, msg: "Credential should be scoped to correct service: 'sqs'. "}
+	}
+	if creds.AccountID == "" {
+		return nil, errors.New("sqs: credentials without an account id")
+	}
+	return &call{account: creds.AccountID, host: r.Host, body: body, ctx: r.Context()}, nil
 }
 
 func decode(c *call, v any) error {

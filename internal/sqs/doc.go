@@ -1,6 +1,10 @@
 // Package sqs is Kindling's SQS-compatible queue service, on the same
-// endpoint as the Lambda API: AWS's JSON protocol (POST / with X-Amz-Target
-// AmazonSQS.<Operation>, application/x-amz-json-1.0), SigV4 with service
+// endpoint as the Lambda API, in both of SQS's protocols: JSON (POST / with
+// X-Amz-Target AmazonSQS.<Operation>, application/x-amz-json-1.0; current
+// SDKs) and query (form-encoded Action=<Operation> with XML answers; older
+// botocore, such as Debian's AWS CLI and boto3 — query.go translates the form
+// into the JSON input and the result into XML, so both run the same
+// operations). SigV4 with service
 // "sqs", credentials mapped to accounts; one account never sees another's
 // queues (QueueDoesNotExist). Asynchronous invocation records and
 // dead-letter messages are delivered here (SendToQueue), and users read
