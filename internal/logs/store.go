@@ -290,14 +290,29 @@ type streamKey struct{ account, group, stream string }
 // writer is the writer goroutine: it turns queued chunks into batches of
 // events, keeping each stream's unfinished last line until the rest of it,
 // or a platform line, arrives.
+// lingerWindow is how long the writer gathers output before it journals it:
+// one batch per stream per window rather than one per chunk (an invocation
+// brings at least START, END and REPORT), so that journaling costs little
+// on the invoke path's CPU. Logs show up that much later, as in CloudWatch.
+const lingerWindow = 20 * time.Millisecond
+
+// maxPending bounds what the writer gathers before it journals at once.
+const maxPending = 256 << 10
+
 func (s *Store) writer() {
 	defer s.wg.Done()
 	carries := map[streamKey][]byte{}
-	for it := range s.in {
-		if it.sync != nil {
-			close(it.sync)
-			continue
+	pending := map[streamKey][]rawEvent{}
+	var order []streamKey // streams in the order their first line came
+	pendingBytes := 0
+	flush := func() {
+		for _, key := range order {
+			s.write(key, pending[key])
+			delete(pending, key)
 		}
+		order, pendingBytes = order[:0], 0
+	}
+	add := func(it item) {
 		s.queued.Add(-int64(len(it.data)))
 		key := streamKey{it.account, it.group, it.stream}
 		var lines []string
@@ -316,25 +331,58 @@ func (s *Store) writer() {
 				delete(carries, key)
 			}
 		}
-		s.write(key, it.at, lines)
+		if len(lines) == 0 {
+			return
+		}
+		if _, ok := pending[key]; !ok {
+			order = append(order, key)
+		}
+		ts := it.at.UnixMilli()
+		for _, l := range lines {
+			pending[key] = append(pending[key], rawEvent{TS: ts, Msg: l})
+			pendingBytes += len(l)
+		}
 	}
-	for key, c := range carries {
-		s.write(key, s.now(), []string{string(c)})
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	lingering := false
+	for {
+		select {
+		case it, ok := <-s.in:
+			if !ok {
+				flush()
+				for key, c := range carries {
+					s.write(key, []rawEvent{{TS: s.now().UnixMilli(), Msg: string(c)}})
+				}
+				return
+			}
+			if it.sync != nil {
+				flush()
+				close(it.sync)
+				continue
+			}
+			add(it)
+			if pendingBytes >= maxPending {
+				flush()
+			} else if len(order) > 0 && !lingering {
+				linger.Reset(lingerWindow)
+				lingering = true
+			}
+		case <-linger.C:
+			lingering = false
+			flush()
+		}
 	}
 }
 
-// write stores lines as one batch of stream key.
-func (s *Store) write(key streamKey, at time.Time, lines []string) {
-	if len(lines) == 0 {
+// write stores events as one batch of stream key.
+func (s *Store) write(key streamKey, events []rawEvent) {
+	if len(events) == 0 {
 		return
 	}
 	ingest := s.now().UnixMilli()
-	ts := at.UnixMilli()
 	rec := &record{V: recordVersion, Account: key.account, Group: key.group, Stream: key.stream, Ingest: ingest,
-		Events: make([]rawEvent, len(lines))}
-	for i, l := range lines {
-		rec.Events[i] = rawEvent{TS: ts, Msg: l}
-	}
+		Events: events}
 	s.mu.Lock()
 	rec.Batch = s.nextBatch
 	s.nextBatch++

@@ -255,8 +255,8 @@ func TestBudgetEvictsOldestFirst(t *testing.T) {
 	s, fn := newStore(t, Config{MaxBytes: 1000})
 	for i := range 15 {
 		s.Append(acct, fmt.Sprintf("/aws/lambda/g%d", i%3), "st", fn.now(), []byte(line))
+		sync1(t, s) // one batch per line (the writer would gather them)
 	}
-	sync1(t, s)
 	var total int64
 	var kept []string
 	for i := range 3 {
