@@ -245,6 +245,7 @@ func (p *Poller) handle(msg jetstream.Msg) {
 		res, err := p.invoke(ctx, &invoke.Request{
 			RequestID: ev.RequestID,
 			Function:  fn,
+			Qualifier: ev.Qualifier,
 			Payload:   ev.Payload,
 			TraceID:   ev.TraceID,
 		})

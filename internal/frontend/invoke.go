@@ -87,6 +87,7 @@ func (f *Frontend) invoke(w http.ResponseWriter, req *request) {
 	res, err := f.cfg.Invoker.Invoke(r.Context(), &invoke.Request{
 		RequestID:     req.id,
 		Function:      fn,
+		Qualifier:     ref.Qualifier,
 		Payload:       req.body,
 		ClientContext: clientContext,
 		TraceID:       traceID,

@@ -16,6 +16,10 @@ type Request struct {
 	RequestID string
 	// Function is the configuration being invoked (a snapshot).
 	Function *config.Function
+	// Qualifier is the version or alias the caller named, "" when none:
+	// the function sees the ARN it was invoked by
+	// (Lambda-Runtime-Invoked-Function-Arn), qualified when it was.
+	Qualifier string
 	// Payload is the event, at most 6 MB.
 	Payload []byte
 	// ClientContext is the decoded X-Amz-Client-Context (JSON), if any.

@@ -245,7 +245,7 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 	if err := e.send(agentproto.TypeInvoke, agentproto.InvokeMeta{
 		RequestID:     req.RequestID,
 		DeadlineMs:    start.Add(timeout).UnixMilli(),
-		FunctionARN:   e.fn.ARN(),
+		FunctionARN:   invokedARN(e.fn, req.Qualifier),
 		TraceID:       req.TraceID,
 		ClientContext: req.ClientContext,
 	}, req.Payload); err != nil {
@@ -518,4 +518,13 @@ func runtimeEnv(fn *config.Function, stream, region string) []string {
 		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",
 		"LD_LIBRARY_PATH=/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
 	)
+}
+
+// invokedARN is the ARN the caller invoked the function by: unqualified, or
+// with the version or alias it named.
+func invokedARN(fn *config.Function, qualifier string) string {
+	if qualifier == "" {
+		return fn.ARN()
+	}
+	return fn.ARN() + ":" + qualifier
 }
