@@ -1,6 +1,10 @@
 # Kindling's build. Everything a fresh machine needs is installed or built
 # from here: `make run` sets up and serves, `make test` sets up and tests.
 
+# sudo's secure_path usually lacks Go's default install directory; the
+# scripts and the tests run the go command too.
+export PATH := $(PATH):/usr/local/go/bin
+
 GO      ?= go
 BIN     ?= $(CURDIR)/bin
 ROOTFS  ?= /var/lib/kindling/rootfs
