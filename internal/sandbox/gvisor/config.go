@@ -1,11 +1,8 @@
 package gvisor
 
 import (
-	"fmt"
 	"io"
-	"regexp"
 
-	"kindling/internal/errdefs"
 	"kindling/internal/sandbox"
 )
 
@@ -57,11 +54,7 @@ const (
 	// nofile is RLIMIT_NOFILE (Lambda: 1024).
 	nofile = 1024
 	// cpuPeriod is the CFS period; the quota is proportional to memory.
-	cpuPeriod = 100000
-	// memoryPerVCPU is the MemorySize that buys one full vCPU.
-	memoryPerVCPU = 1769
-	// minCPUQuota keeps tiny functions schedulable (1% of a CPU).
-	minCPUQuota = 1000
+	cpuPeriod = sandbox.CPUPeriod
 	// minSentryQuota is the least CPU (per cpuPeriod) the sentry and gofer
 	// get on top of the function's share: 25% of a CPU. See sandboxQuota.
 	minSentryQuota = cpuPeriod / 4
@@ -116,42 +109,16 @@ func (c *Config) setDefaults() {
 	}
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+// idPattern is what a sandbox id looks like.
+var idPattern = sandbox.IDPattern
 
-// Bounds of Spec's sizes (Lambda: memory 128-10240 MB, /tmp 512-10240 MB;
-// the floors here are lower so that tests stay small).
-const (
-	minMemoryMB    = 64 // the sentry and gofer need ~15 MB of it
-	maxMemoryMB    = 10240
-	minEphemeralMB = 1
-	maxEphemeralMB = 10240
-)
+// minMemoryMB is this backend's floor for Spec.MemoryMB.
+const minMemoryMB = 64 // the sentry and gofer need ~15 MB of it
 
-func validateSpec(s sandbox.Spec) error {
-	switch {
-	case !idPattern.MatchString(s.ID):
-		return fmt.Errorf("%w: sandbox id %q: want [a-z0-9-], at most 64 characters", errdefs.ErrInvalid, s.ID)
-	case s.CodeDir == "" || s.CodeDir[0] != '/':
-		return fmt.Errorf("%w: code dir %q must be an absolute path", errdefs.ErrInvalid, s.CodeDir)
-	case s.MemoryMB < minMemoryMB || s.MemoryMB > maxMemoryMB:
-		return fmt.Errorf("%w: memory %d MB out of [%d, %d]", errdefs.ErrInvalid, s.MemoryMB, minMemoryMB, maxMemoryMB)
-	case s.EphemeralMB < minEphemeralMB || s.EphemeralMB > maxEphemeralMB:
-		return fmt.Errorf("%w: ephemeral storage %d MB out of [%d, %d]", errdefs.ErrInvalid, s.EphemeralMB, minEphemeralMB, maxEphemeralMB)
-	case len(s.Hostname) > 64:
-		return fmt.Errorf("%w: hostname longer than 64 bytes", errdefs.ErrInvalid)
-	}
-	return nil
-}
+func validateSpec(s sandbox.Spec) error { return s.Validate(minMemoryMB) }
 
-// cpuQuota is the CFS quota per cpuPeriod for a sandbox of memoryMB: one
-// full CPU at 1769 MB, proportionally less or more, at least minCPUQuota and
-// at most every CPU of the machine. (The process backend's rule, repeated
-// rather than imported so that neither backend depends on the other.)
-func cpuQuota(memoryMB, cpus int) int64 {
-	q := int64(memoryMB) * cpuPeriod / memoryPerVCPU
-	q = max(q, minCPUQuota)
-	return min(q, int64(max(cpus, 1))*cpuPeriod)
-}
+// cpuQuota is the CFS quota for a sandbox of memoryMB (sandbox.CPUQuota).
+func cpuQuota(memoryMB, cpus int) int64 { return sandbox.CPUQuota(memoryMB, cpus) }
 
 // sandboxQuota is the CFS quota per cpuPeriod of a whole sandbox of
 // memoryMB: the sentry, the gofer and the function together. The function's
