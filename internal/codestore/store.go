@@ -274,6 +274,15 @@ func (s *Store) writeZip(key string, zip []byte) error {
 	return syncDir(s.zips)
 }
 
+// Zip returns the stored deployment package of key, as it was uploaded
+// (GetFunction's Code.Location serves it). Errors as Get's.
+func (s *Store) Zip(key string) ([]byte, error) {
+	if !validKey(key) {
+		return nil, errBadKey(key)
+	}
+	return s.readZip(key)
+}
+
 // readZip reads zips/<key>.zip, refusing anything larger than a zip can be.
 func (s *Store) readZip(key string) ([]byte, error) {
 	f, err := os.Open(s.zipPath(key))

@@ -51,6 +51,8 @@ import (
 // (*codestore.Store): storing a validated deployment package.
 type CodeStore interface {
 	Put(zip []byte) (codestore.Code, error)
+	// Zip returns a stored package (for GetFunction's Code.Location).
+	Zip(key string) ([]byte, error)
 }
 
 // Config holds the frontend's components. All are required but Ready
@@ -123,6 +125,7 @@ const (
 	opList
 	opGet
 	opGetConfig
+	opDownloadCode
 	opUpdateConfig
 	opUpdateCode
 	opDelete
@@ -154,7 +157,7 @@ const (
 
 var opNames = [...]string{
 	opCreate: "CreateFunction", opList: "ListFunctions", opGet: "GetFunction",
-	opGetConfig: "GetFunctionConfiguration", opUpdateConfig: "UpdateFunctionConfiguration",
+	opGetConfig: "GetFunctionConfiguration", opDownloadCode: "GetFunctionCode", opUpdateConfig: "UpdateFunctionConfiguration",
 	opUpdateCode: "UpdateFunctionCode", opDelete: "DeleteFunction", opInvoke: "Invoke",
 	opPublishVersion: "PublishVersion", opListVersions: "ListVersionsByFunction",
 	opCreateAlias: "CreateAlias", opListAliases: "ListAliases", opGetAlias: "GetAlias",
@@ -215,6 +218,9 @@ func route(r *http.Request) (o op, name string, ok bool) {
 		return o, name, true
 	}
 	if o, name, ok := routeLimits(r, p); ok {
+		return o, name, true
+	}
+	if o, name, ok := routeCodeDownload(r, p); ok {
 		return o, name, true
 	}
 	rest, found := strings.CutPrefix(p, apiPrefix)
@@ -279,6 +285,7 @@ type request struct {
 	name    string // the FunctionName label, unescaped, not yet validated
 	id      string // request id
 	account string
+	creds   sigv4.Credentials // the caller's (to presign Code.Location)
 	body    []byte
 	r       *http.Request
 }
@@ -319,7 +326,7 @@ func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, errors.New("frontend: credentials without an account id"))
 		return
 	}
-	req := &request{op: o, name: name, id: id, account: creds.AccountID, body: body, r: r}
+	req := &request{op: o, name: name, id: id, account: creds.AccountID, creds: creds, body: body, r: r}
 	switch o {
 	case opInvoke:
 		f.invoke(w, req)
@@ -327,6 +334,8 @@ func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.create(w, req)
 	case opList:
 		f.list(w, req)
+	case opDownloadCode:
+		f.downloadCode(w, req)
 	case opGet, opGetConfig:
 		f.get(w, req)
 	case opUpdateConfig:

@@ -228,7 +228,7 @@ func (f *Frontend) get(w http.ResponseWriter, req *request) {
 	}
 	out := awsapi.GetFunctionOutput{
 		Configuration: conf,
-		Code:          awsapi.FunctionCodeLocation{RepositoryType: "S3"},
+		Code:          awsapi.FunctionCodeLocation{RepositoryType: "S3", Location: f.codeLocation(req, fn)},
 		Tags:          latest.Tags,
 	}
 	if latest.ReservedConcurrency != nil {
