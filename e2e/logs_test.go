@@ -268,7 +268,16 @@ func TestLogs(t *testing.T) {
 	wantAPIError(t, "unknown access key", err, 400, "UnrecognizedClientException")
 
 	t.Run("AccountIsolation", func(t *testing.T) {
-		t.Skip("a second account needs the accounts work of issue 3; the store and API are tested with two accounts in internal/logsapi")
+		// Another account neither lists nor reads this group.
+		_, creds := createAccount(t, "e2e-logs-other", srv.creds)
+		lc := srv.logsClientWith(creds)
+		groups, err := lc.DescribeLogGroups(ctx(t), &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(group)})
+		if err != nil || len(groups.LogGroups) != 0 {
+			t.Errorf("another account lists %v (%v)", groups, err)
+		}
+		_, err = lc.GetLogEvents(ctx(t), &cloudwatchlogs.GetLogEventsInput{LogGroupName: aws.String(group),
+			LogStreamName: aws.String(stream)})
+		wantAPIError(t, "GetLogEvents from another account", err, 400, "ResourceNotFoundException")
 	})
 
 	// The user CLI prints the same events.
