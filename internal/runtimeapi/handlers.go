@@ -114,26 +114,38 @@ func (s *Server) abortResult(id string) {
 	}
 }
 
-// response serves POST /runtime/invocation/{id}/response.
-func (s *Server) response(w http.ResponseWriter, r *http.Request, id string) {
-	if !s.beginResult(w, id, "InvocationResponse") {
-		return
+// readResult does what both result endpoints do first: claim the
+// invocation (state transition op), read its body within MaxPayload, and
+// answer failures itself (a body over the limit fails the invocation with
+// Function.ResponseSizeTooLarge). ok is false when it has answered.
+func (s *Server) readResult(w http.ResponseWriter, r *http.Request, id, op string) (body []byte, ok bool) {
+	if !s.beginResult(w, id, op) {
+		return nil, false
 	}
 	body, tooLarge, err := readBounded(r, MaxPayload)
 	if err != nil {
 		s.abortResult(id)
 		renderError(w, http.StatusBadRequest, "InvalidRequestBody", "Could not read the request body.")
-		return
+		return nil, false
 	}
 	if !s.finishResult(id) {
 		renderInvalidRequestID(w)
-		return
+		return nil, false
 	}
 	if tooLarge {
 		if s.cb.OnError != nil {
 			s.cb.OnError(id, ErrorTypeResponseSizeTooLarge, responseTooLargeDocument())
 		}
 		renderTooLarge(w)
+		return nil, false
+	}
+	return body, true
+}
+
+// response serves POST /runtime/invocation/{id}/response.
+func (s *Server) response(w http.ResponseWriter, r *http.Request, id string) {
+	body, ok := s.readResult(w, r, id, "InvocationResponse")
+	if !ok {
 		return
 	}
 	// The response-streaming convention: a chunked body whose trailers
@@ -159,24 +171,8 @@ func (s *Server) response(w http.ResponseWriter, r *http.Request, id string) {
 
 // invocationError serves POST /runtime/invocation/{id}/error.
 func (s *Server) invocationError(w http.ResponseWriter, r *http.Request, id string) {
-	if !s.beginResult(w, id, "InvocationErrorResponse") {
-		return
-	}
-	body, tooLarge, err := readBounded(r, MaxPayload)
-	if err != nil {
-		s.abortResult(id)
-		renderError(w, http.StatusBadRequest, "InvalidRequestBody", "Could not read the request body.")
-		return
-	}
-	if !s.finishResult(id) {
-		renderInvalidRequestID(w)
-		return
-	}
-	if tooLarge {
-		if s.cb.OnError != nil {
-			s.cb.OnError(id, ErrorTypeResponseSizeTooLarge, responseTooLargeDocument())
-		}
-		renderTooLarge(w)
+	body, ok := s.readResult(w, r, id, "InvocationErrorResponse")
+	if !ok {
 		return
 	}
 	typ, doc := errorDocument(r.Header.Get(HeaderErrorType), body)
