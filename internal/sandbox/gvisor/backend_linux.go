@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"kindling/internal/errdefs"
 	"kindling/internal/sandbox"
@@ -240,7 +237,7 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, imageDir string)
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
 		return nil, err
 	}
-	host, agent, err := socketPair()
+	host, agent, err := sandbox.SocketPair()
 	if err != nil {
 		return nil, err
 	}
@@ -283,24 +280,6 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, imageDir string)
 		return nil, err
 	}
 	return s, nil
-}
-
-// socketPair returns the two ends of a stream socket pair: the host's as a
-// net.Conn, the agent's as a file to pass on.
-func socketPair() (*net.UnixConn, *os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
-	}
-	hf := os.NewFile(uintptr(fds[0]), "kindling-channel-host")
-	af := os.NewFile(uintptr(fds[1]), "kindling-channel-agent")
-	conn, err := net.FileConn(hf) // dups the descriptor
-	hf.Close()
-	if err != nil {
-		af.Close()
-		return nil, nil, err
-	}
-	return conn.(*net.UnixConn), af, nil // a Unix socket makes a *net.UnixConn
 }
 
 func readPid(path string) (int, error) {

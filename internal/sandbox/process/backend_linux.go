@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,7 +244,7 @@ func (b *Backend) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sand
 	cgMade = true
 	mark("cgroups")
 
-	host, agent, err := socketPair()
+	host, agent, err := sandbox.SocketPair()
 	if err != nil {
 		return nil, err
 	}
@@ -300,24 +299,6 @@ func (b *Backend) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sand
 	}
 	mark("go-ahead")
 	return s, nil
-}
-
-// socketPair returns the two ends of a stream socket pair: the host's as a
-// net.Conn, the agent's as a file to pass on.
-func socketPair() (*net.UnixConn, *os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
-	}
-	hf := os.NewFile(uintptr(fds[0]), "kindling-channel-host")
-	af := os.NewFile(uintptr(fds[1]), "kindling-channel-agent")
-	conn, err := net.FileConn(hf) // dups the descriptor
-	hf.Close()
-	if err != nil {
-		af.Close()
-		return nil, nil, err
-	}
-	return conn.(*net.UnixConn), af, nil // a Unix socket makes a *net.UnixConn
 }
 
 // Reap removes what an earlier run of the server left: every cgroup under
