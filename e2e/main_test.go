@@ -54,9 +54,6 @@ const (
 	region = "us-east-1"
 	// account is the server's default account id.
 	account = "000000000000"
-	// timeScale shortens Lambda's long waits: the 10 s init limit becomes
-	// 1 s and keepAlive (Lambda time) becomes keepAlive*timeScale.
-	timeScale = 0.1
 	keepAlive = 40 * time.Second
 	// role is a syntactically valid execution role; Kindling does not
 	// assume it.
@@ -99,7 +96,17 @@ func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
 }
 
+// timeScale shortens Lambda's long waits: the 10 s init limit becomes 1 s
+// and keepAlive (Lambda time) becomes keepAlive*timeScale. gVisor sandboxes
+// start a runtime within a small CPU share an order of magnitude slower than
+// process ones, so with them the waits are shortened less (a 3 s init
+// limit), lest a loaded machine turn a slow init into an init timeout.
+var timeScale = 0.1
+
 func testMain(m *testing.M) int {
+	if sandboxBackend() == "gvisor" {
+		timeScale = 0.3
+	}
 	// The tests mostly wait on sandboxes; run more of them at once than the
 	// default (GOMAXPROCS) unless -test.parallel was given.
 	flag.Parse()

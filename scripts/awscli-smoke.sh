@@ -71,10 +71,14 @@ n=$(aws logs filter-log-events --log-group-name "$group" --filter-pattern "\"$ma
 [ "$n" = 1 ] || fail "filter-log-events for the marker found $n events"
 echo "aws logs filter-log-events: 1 event"
 
-stream=$(aws logs describe-log-streams --log-group-name "$group" --order-by LastEventTime --descending \
-	--query 'logStreams[0].logStreamName' --output text)
+# The stream of the environment that printed the marker (the async invoke
+# may have run in another one).
+stream=$(aws logs filter-log-events --log-group-name "$group" --filter-pattern "\"$marker\"" \
+	--query 'events[0].logStreamName' --output text)
 echo "$stream" | grep -Eq '^[0-9]{4}/[0-9]{2}/[0-9]{2}/\[\$LATEST\][0-9a-f]{32}$' ||
 	fail "stream name '$stream' is not Lambda's"
+aws logs describe-log-streams --log-group-name "$group" --query 'logStreams[].logStreamName' --output text |
+	grep -qF "$stream" || fail "describe-log-streams does not list $stream"
 aws logs get-log-events --log-group-name "$group" --log-stream-name "$stream" --start-from-head \
 	--query 'events[].message' --output text | grep -q "$marker" ||
 	fail "get-log-events of $stream lacks the marker"
