@@ -53,7 +53,7 @@ const (
 	rootFS = "/var/lib/kindling/rootfs"
 	region = "us-east-1"
 	// account is the server's default account id.
-	account = "000000000000"
+	account   = "000000000000"
 	keepAlive = 40 * time.Second
 	// role is a syntactically valid execution role; Kindling does not
 	// assume it.
