@@ -61,7 +61,7 @@ const (
 )
 
 // goFunctions are the Go test functions under testdata/functions.
-var goFunctions = []string{"echo", "behave", "initslow", "initpanic", "rawruntime"}
+var goFunctions = []string{"echo", "behave", "initslow", "initpanic", "rawruntime", "snapstart"}
 
 // Package state, set up by TestMain and read-only afterwards.
 var (

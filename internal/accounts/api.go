@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"kindling/internal/awsapi"
 	"kindling/internal/sigv4"
@@ -16,6 +17,7 @@ import (
 //
 //	POST /kindling/accounts  {"Name":"NAME"}  -> 201 the Account, with its secret
 //	GET  /kindling/accounts                   -> 200 {"Accounts":[...]} without secrets
+//	GET  /kindling/<report>                   -> 200 one of API.Reports (e.g. snapshots)
 //
 // Requests are signed with SigV4 for the service "kindling" by the root
 // account's credentials; any other account gets AccessDeniedException.
@@ -39,6 +41,9 @@ type API struct {
 	// RootAccount is the only account allowed.
 	RootAccount string
 	Logger      *slog.Logger
+	// Reports are read-only views of the server served under PathPrefix
+	// by name (GET only), e.g. "snapshots"; each returns a JSON value.
+	Reports map[string]func(r *http.Request) (any, error)
 }
 
 // CreateInput is the body of a create request.
@@ -70,7 +75,11 @@ func (h *API) fail(w http.ResponseWriter, err error) { awsapi.WriteErrorLog(w, e
 // ServeHTTP serves the admin endpoint.
 func (h *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(awsapi.HeaderRequestID, awsapi.NewRequestID())
-	if r.URL.Path != accountsPath || (r.Method != http.MethodPost && r.Method != http.MethodGet) {
+	report := h.Reports[strings.TrimPrefix(r.URL.Path, PathPrefix)]
+	if report != nil && r.Method != http.MethodGet {
+		report = nil
+	}
+	if report == nil && (r.URL.Path != accountsPath || (r.Method != http.MethodPost && r.Method != http.MethodGet)) {
 		h.fail(w, &awsapi.Error{Status: http.StatusNotFound, Type: awsapi.TypeUnknownOperation,
 			Message: "Unknown operation: " + r.Method + " " + r.URL.Path})
 		return
@@ -98,6 +107,15 @@ func (h *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if creds.AccountID != h.RootAccount {
 		h.fail(w, &awsapi.Error{Status: http.StatusForbidden, Type: awsapi.TypeAccessDenied,
 			Message: "Only the root account may manage accounts."})
+		return
+	}
+	if report != nil {
+		out, err := report(r)
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		h.write(w, http.StatusOK, out)
 		return
 	}
 	if r.Method == http.MethodGet {

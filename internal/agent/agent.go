@@ -20,9 +20,23 @@
 //	                                                or a stream ending in error trailers
 //	agent -> worker  Exit{code, signal}             when the runtime process ends
 //
+// With Start{snapshot: true} (SnapStart), init ends at a checkpoint:
+//
+//	worker -> agent  Start{..., snapshot}
+//	agent -> worker  Checkpoint{initNanos, hooks}   on /runtime/restore/next (hooks) or
+//	                                                the first /next (no hooks); then
+//	                                                nothing until Restored
+//	                 (the worker checkpoints the sandbox; each restored copy goes on)
+//	worker -> agent  Restored{seed}                 held-back output is sent, then:
+//	agent -> worker  Ready{initNanos}               at once (no hooks), or on the /next
+//	                                                after restore/next returned 200
+//	             or  InitError{type} + document     on /runtime/restore/error
+//	                 ... Invoke, Response as above
+//
 // Every byte the runtime wrote to stdout or stderr before it asked for its
-// first event, posted an init error or a result, or exited, is sent as Log
-// frames before the Ready, InitError, Response, Error or Exit frame: the
+// first event, reached the checkpoint, posted an init or restore error or a
+// result, or exited, is sent as Log frames before the Ready, Checkpoint,
+// InitError, Response, Error or Exit frame: the
 // worker's log tail of an invocation includes the function's output. (The
 // callback measures the pipe's backlog with FIONREAD and sends that much
 // first; see logPipe.) Output written later may arrive before or after it.
@@ -33,6 +47,39 @@
 // InitError with type Runtime.InvalidEntrypoint and no Exit follows. When
 // the worker closes the channel, Run kills the runtime's process group,
 // waits for it to be reaped and returns nil.
+//
+// # Snapshot mode
+//
+// When Start says Snapshot, the Runtime API serves restore/next and
+// restore/error (runtimeapi's snapshot mode). At the checkpoint point the
+// agent sends the output so far, then Checkpoint, and from then on holds
+// every send back (sendFrame waits on agent.hold: Log frames too, the log
+// reader simply blocks holding logPipe.mu), so that the channel is quiet
+// while the sandbox is checkpointed: a frame half written across the
+// checkpoint would corrupt the stream, and after a restore the channel is
+// a new socket (the same descriptor) to another worker. Restored (a
+// protocol error unless Checkpoint was sent and no Restored came yet, or
+// outside snapshot mode) releases the held sends, drains the output, and
+// only then tells the Runtime API (runtimeapi.Server.Restored), so that
+// held output precedes anything the runtime does after the restore. (A
+// runtime that writes more than the pipe holds while sends are held back
+// blocks in its write until then.) The handshake is not sent again: the
+// worker's Restored is the first frame on the new channel. Ready's
+// InitNanos then counts from Restored's arrival; Checkpoint's from the
+// runtime's start. restore/error is sent as InitError with the runtime's
+// error type (runtimeapi defaults it to Runtime.AfterRestoreError). An
+// Invoke before Restored is a protocol error in snapshot mode: it would be
+// in every copy of the snapshot.
+//
+// Uniqueness of restored copies: the agent keeps no random state of its own
+// (no math/rand, no generated ids; request ids come from the worker), so it
+// has nothing to reseed and ignores RestoredMeta.Seed. Randomness the
+// runtime needs comes from the kernel's getrandom, which gVisor serves from
+// the host's entropy at each call, so it differs between copies; state the
+// runtime derived from it during init (a seeded PRNG, cached UUIDs) is its
+// own business, as Lambda documents for SnapStart. Go's own runtime state
+// (map hash seeds, its internal PRNG) is cloned too, and the agent derives
+// nothing from it that must differ between copies.
 //
 // # States of an invocation in the agent
 //
@@ -57,8 +104,10 @@
 //     goroutine), starts the runtime, delivers events, and on return tears
 //     everything down.
 //   - net/http connection goroutines: serve the Runtime API; the
-//     runtimeapi callbacks run there and send Ready, InitError, Response
-//     and Error frames synchronously, before the runtime gets its answer.
+//     runtimeapi callbacks run there and send Ready, Checkpoint,
+//     InitError, Response and Error frames synchronously, before the
+//     runtime gets its answer. (After a checkpoint at the first /next,
+//     Ready is sent by Run's goroutine, from Server.Restored.)
 //   - the log reader: reads the runtime's output pipe and sends Log frames,
 //     one per read of at most 64 KiB.
 //   - the reaper: waits for SIGCHLD and reaps every child with wait4(-1)
@@ -70,15 +119,16 @@
 //
 // # Locks
 //
-//   - agent.sendMu guards the one Encoder; every frame goes through send.
+//   - agent.sendMu guards the one Encoder and agent.hold; every frame goes
+//     through sendFrame, which waits (sendMu released) while hold is set.
 //   - logPipe.mu serialises each read of the output pipe with the sending
 //     of what it read, so that a drain holding it knows every byte read so
 //     far has been sent.
 //   - reaper.mu is held across fork+registration of the runtime, each
 //     reaping pass and each kill (no pid is signalled after its reaping).
-//   - agent.procMu guards the runtime's process, pipe and start time;
-//     agent.cbMu the closing flag that keeps callbacks from starting once
-//     Run is returning.
+//   - agent.procMu guards the runtime's process, pipe and the time init
+//     began; agent.cbMu the closing flag that keeps callbacks from
+//     starting once Run is returning.
 //
 // Lock order: logPipe.mu before sendMu; reaper.mu, procMu and cbMu are
 // never held while taking another.
@@ -133,10 +183,13 @@ type agent struct {
 	// wg counts goroutines Run waits for before it returns.
 	wg sync.WaitGroup
 
-	// sendMu guards enc and sendErr.
+	// sendMu guards enc, sendErr and hold.
 	sendMu  sync.Mutex
 	enc     *agentproto.Encoder
 	sendErr error
+	// hold, when not nil, holds every send back: Checkpoint was sent and
+	// Restored has not arrived. release closes it.
+	hold chan struct{}
 	// broken is closed on the first send error: the worker is gone.
 	broken     chan struct{}
 	brokenOnce sync.Once
@@ -149,14 +202,19 @@ type agent struct {
 	cbs     sync.WaitGroup
 
 	reaper *reaper
-	// started is set when Start arrives. Run's goroutine only.
-	started bool
+	// started is set when Start arrives, snapshot when it asks for
+	// snapshot mode, restored when Restored arrives. Run's goroutine
+	// only.
+	started  bool
+	snapshot bool
+	restored bool
 	// logs and proc are set once by Run's goroutine when the runtime
-	// starts; readers synchronise through procMu.
-	procMu    sync.Mutex
-	logs      *logPipe
-	proc      *runtimeProc
-	startedAt time.Time
+	// starts; readers synchronise through procMu. initFrom is when init
+	// began: the runtime's start, then the arrival of Restored.
+	procMu   sync.Mutex
+	logs     *logPipe
+	proc     *runtimeProc
+	initFrom time.Time
 }
 
 // Run serves one sandbox: it returns nil when the worker closes the channel,
@@ -186,14 +244,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		a.ln = ln
 	}
-	a.api = runtimeapi.New(runtimeapi.Callbacks{
-		OnFirstNext: a.onFirstNext,
-		OnInitError: a.onInitError,
-		OnResponse:  a.onResponse,
-		OnError:     a.onError,
-	})
+	// The Runtime API's handler is set at Start, which says whether
+	// restore/next is served; it is not serving before.
 	a.srv = &http.Server{
-		Handler:        a.api.Handler(),
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       log.New(logfWriter(a.logf), "runtime API: ", 0),
 	}
@@ -275,6 +328,19 @@ func (a *agent) handle(f agentproto.Frame) error {
 			return fmt.Errorf("%w: second start", ErrProtocol)
 		}
 		a.started = true
+		a.snapshot = m.Snapshot
+		cb := runtimeapi.Callbacks{
+			OnFirstNext: a.onFirstNext,
+			OnInitError: a.onInitError,
+			OnResponse:  a.onResponse,
+			OnError:     a.onError,
+		}
+		if m.Snapshot {
+			cb.OnCheckpoint = a.onCheckpoint
+			cb.OnRestoreError = a.onRestoreError
+		}
+		a.api = runtimeapi.New(cb)
+		a.srv.Handler = a.api.Handler()
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -286,6 +352,10 @@ func (a *agent) handle(f agentproto.Frame) error {
 	case agentproto.TypeInvoke:
 		if !a.started {
 			return fmt.Errorf("%w: invoke before start", ErrProtocol)
+		}
+		if a.snapshot && !a.restored {
+			// It would be in every clone of the snapshot.
+			return fmt.Errorf("%w: invoke before restored", ErrProtocol)
 		}
 		var m agentproto.InvokeMeta
 		if err := f.DecodeMeta(&m); err != nil {
@@ -301,15 +371,74 @@ func (a *agent) handle(f agentproto.Frame) error {
 			Payload:         f.Body,
 		})
 		return nil
+	case agentproto.TypeRestored:
+		if !a.snapshot {
+			return fmt.Errorf("%w: restored without snapshot", ErrProtocol)
+		}
+		// Seed is not used: the agent keeps no random state (see the
+		// package doc).
+		var m agentproto.RestoredMeta
+		if err := f.DecodeMeta(&m); err != nil {
+			return fmt.Errorf("%w: restored: %v", ErrProtocol, err)
+		}
+		return a.release()
 	}
 	return fmt.Errorf("%w: unexpected %v frame", ErrProtocol, f.Type)
 }
 
-// send writes one frame. After the first failure every send fails and Run
-// ends.
+// release handles Restored: it reopens the channel to sends, sends the
+// held-back output, then lets the Runtime API go on (restore/next answers,
+// or Ready is sent for a /next pending since the checkpoint).
+func (a *agent) release() error {
+	if a.restored {
+		return fmt.Errorf("%w: second restored", ErrProtocol)
+	}
+	a.sendMu.Lock()
+	h := a.hold
+	a.hold = nil
+	a.sendMu.Unlock()
+	if h == nil {
+		return fmt.Errorf("%w: restored before checkpoint", ErrProtocol)
+	}
+	a.restored = true
+	close(h)
+	a.procMu.Lock()
+	a.initFrom = time.Now()
+	a.procMu.Unlock()
+	a.drainLogs()
+	if !a.api.Restored() {
+		// The checkpoint frame was sent, so the Server reached the
+		// checkpoint point; this cannot happen.
+		a.logf("runtime API: restored without a pending checkpoint")
+	}
+	return nil
+}
+
+// errHeld ends a send held back by a checkpoint when Run returns.
+var errHeld = errors.New("agent: send held back at the checkpoint, and Run returned")
+
+// send writes one frame. While a checkpoint holds sends back, it waits for
+// Restored. After the first failure every send fails and Run ends.
 func (a *agent) send(t agentproto.Type, meta any, body []byte) error {
+	return a.sendFrame(t, meta, body, false)
+}
+
+// sendFrame writes one frame as send does; with hold, it then holds every
+// further send back until Restored (release).
+func (a *agent) sendFrame(t agentproto.Type, meta any, body []byte, hold bool) error {
 	a.sendMu.Lock()
 	defer a.sendMu.Unlock()
+	for a.hold != nil {
+		h := a.hold
+		a.sendMu.Unlock()
+		select {
+		case <-h:
+		case <-a.done:
+			a.sendMu.Lock()
+			return errHeld
+		}
+		a.sendMu.Lock()
+	}
 	if a.sendErr != nil {
 		return a.sendErr
 	}
@@ -317,6 +446,9 @@ func (a *agent) send(t agentproto.Type, meta any, body []byte) error {
 		a.sendErr = err
 		a.brokenOnce.Do(func() { close(a.broken) })
 		return err
+	}
+	if hold {
+		a.hold = make(chan struct{})
 	}
 	return nil
 }
@@ -356,7 +488,7 @@ func (a *agent) onFirstNext() {
 	}
 	defer a.cbs.Done()
 	a.procMu.Lock()
-	init := time.Since(a.startedAt)
+	init := time.Since(a.initFrom)
 	a.procMu.Unlock()
 	a.drainLogs()
 	if err := a.send(agentproto.TypeReady, agentproto.ReadyMeta{InitNanos: init.Nanoseconds()}, nil); err != nil {
@@ -372,6 +504,34 @@ func (a *agent) onInitError(errType string, body []byte) {
 	a.drainLogs()
 	if err := a.send(agentproto.TypeInitError, agentproto.ErrorMeta{ErrorType: errType}, body); err != nil {
 		a.logf("sending init error: %v", err)
+	}
+}
+
+// onCheckpoint sends Checkpoint after the runtime's output, and holds every
+// further send back until Restored.
+func (a *agent) onCheckpoint(hooks bool) {
+	if !a.enterCallback() {
+		return
+	}
+	defer a.cbs.Done()
+	a.procMu.Lock()
+	init := time.Since(a.initFrom)
+	a.procMu.Unlock()
+	a.drainLogs()
+	m := agentproto.CheckpointMeta{InitNanos: init.Nanoseconds(), Hooks: hooks}
+	if err := a.sendFrame(agentproto.TypeCheckpoint, m, nil, true); err != nil {
+		a.logf("sending checkpoint: %v", err)
+	}
+}
+
+func (a *agent) onRestoreError(errType string, body []byte) {
+	if !a.enterCallback() {
+		return
+	}
+	defer a.cbs.Done()
+	a.drainLogs()
+	if err := a.send(agentproto.TypeInitError, agentproto.ErrorMeta{ErrorType: errType}, body); err != nil {
+		a.logf("sending restore error: %v", err)
 	}
 }
 

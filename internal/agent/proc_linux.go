@@ -144,7 +144,7 @@ func (a *agent) start(m agentproto.StartMeta) error {
 	}
 	a.procMu.Lock()
 	a.logs = lp
-	a.startedAt = time.Now()
+	a.initFrom = time.Now()
 	a.procMu.Unlock()
 	a.wg.Add(1)
 	go func() {

@@ -78,6 +78,27 @@ const (
 	TypeLog
 	// TypeExit (A->W): the runtime process exited. Meta: ExitMeta.
 	TypeExit
+	// TypeCheckpoint (A->W, once, only when StartMeta.Snapshot): the
+	// runtime reached the checkpoint point, the end of init: it called
+	// /runtime/restore/next (Hooks true; its before-snapshot hooks have
+	// run) or, never having called it, its first /runtime/invocation/next
+	// (Hooks false). Meta: CheckpointMeta. Every byte of output before it
+	// was sent before it. From then on the agent sends nothing (it holds
+	// back output) until the worker sends Restored: the channel is quiet
+	// both ways, so the sandbox can be checkpointed. Ready is not sent for
+	// this /next.
+	TypeCheckpoint
+	// TypeRestored (W->A, first frame after a restore): the sandbox was
+	// restored from a checkpoint taken after TypeCheckpoint, and this
+	// channel is a new one. Meta: RestoredMeta. The agent sends again:
+	// held-back output first, then it answers a pending restore/next (200;
+	// the runtime runs its after-restore hooks) and sends Ready at the
+	// runtime's next /runtime/invocation/next, with InitNanos measured
+	// from Restored; or, when the checkpoint was at a /next, it sends
+	// Ready at once. A runtime that posts /runtime/restore/error gets
+	// InitError sent with the error type it gave (Runtime.AfterRestoreError
+	// by default) and the document.
+	TypeRestored
 	typeEnd
 )
 
@@ -99,6 +120,10 @@ func (t Type) String() string {
 		return "log"
 	case TypeExit:
 		return "exit"
+	case TypeCheckpoint:
+		return "checkpoint"
+	case TypeRestored:
+		return "restored"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -113,6 +138,28 @@ type StartMeta struct {
 	Env []string `json:"env"`
 	// Dir is the working directory.
 	Dir string `json:"dir"`
+	// Snapshot says the sandbox will be checkpointed at the end of init
+	// (SnapStart): the agent serves /runtime/restore/next and sends
+	// Checkpoint instead of Ready (see TypeCheckpoint).
+	Snapshot bool `json:"snapshot,omitempty"`
+}
+
+// CheckpointMeta reports that the runtime reached the checkpoint point.
+type CheckpointMeta struct {
+	// InitNanos is the time from the runtime's start to this point.
+	InitNanos int64 `json:"initNanos"`
+	// Hooks is true when the runtime called /runtime/restore/next (and so
+	// runs after-restore hooks when that call returns), false when the
+	// checkpoint point is its first /runtime/invocation/next.
+	Hooks bool `json:"hooks"`
+}
+
+// RestoredMeta tells a restored agent about its new life.
+type RestoredMeta struct {
+	// Seed is fresh randomness from the worker, different for every
+	// restore, for whatever state the agent keeps that must differ
+	// between clones of one snapshot.
+	Seed []byte `json:"seed,omitempty"`
 }
 
 // ReadyMeta reports the end of init.

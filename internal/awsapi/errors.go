@@ -46,6 +46,11 @@ const (
 	TypeUnknownOperation      = "UnknownOperationException"
 	TypeInvalidSignature      = "InvalidSignatureException"
 	TypeUnsupportedMediaType  = "UnsupportedMediaTypeException"
+	// SnapStart: a version whose snapshot is being made (409), a failed
+	// after-restore hook (400), a restore over its time limit (408).
+	TypeSnapStartNotReady = "SnapStartNotReadyException"
+	TypeSnapStart         = "SnapStartException"
+	TypeSnapStartTimeout  = "SnapStartTimeoutException"
 )
 
 // Messages for errors that carry none of their own.
@@ -89,7 +94,8 @@ var lowerMessage = map[string]bool{
 //
 // Mapping: an *Error as is; *config.ValidationError → 400
 // ValidationException; *config.AccessDeniedError → 403
-// AccessDeniedException; errdefs.ErrNotFound → 404
+// AccessDeniedException; *config.SnapStartNotReadyError → 409
+// SnapStartNotReadyException; errdefs.ErrNotFound → 404
 // ResourceNotFoundException; ErrConflict → 409 ResourceConflictException;
 // ErrInvalid → 400 InvalidParameterValueException; ErrTooLarge → 413
 // RequestEntityTooLargeException; ErrThrottled → 429
@@ -113,6 +119,10 @@ func FromError(err error) (e *Error, internal bool) {
 	var ad *config.AccessDeniedError
 	if errors.As(err, &ad) {
 		return &Error{Status: http.StatusForbidden, Type: TypeAccessDenied, Message: ad.Message}, false
+	}
+	var snr *config.SnapStartNotReadyError
+	if errors.As(err, &snr) {
+		return &Error{Status: http.StatusConflict, Type: TypeSnapStartNotReady, Message: snr.Error()}, false
 	}
 	switch {
 	case errors.Is(err, errdefs.ErrNotFound):

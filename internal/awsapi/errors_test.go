@@ -52,6 +52,8 @@ func TestFromError(t *testing.T) {
 		{"typed carrier", fmt.Errorf("codestore: put: %w", &carrier{errdefs.ErrInvalid, "Could not unzip uploaded file."}), 400, TypeInvalidParameterValue, "Could not unzip uploaded file.", false},
 		{"validation", config.NewValidationError("v1", "v2"), 400, TypeValidation, "2 validation errors detected: v1; v2", false},
 		{"access denied", &config.AccessDeniedError{Message: "no"}, 403, TypeAccessDenied, "no", false},
+		{"snapstart not ready", fmt.Errorf("ctx: %w", &config.SnapStartNotReadyError{Resource: "arn"}), 409, TypeSnapStartNotReady,
+			"Lambda is initializing your function. It will be ready to invoke once initialization is complete.", false},
 		{"too large", fmt.Errorf("%w: Request must be smaller than 1 bytes", errdefs.ErrTooLarge), 413, TypeRequestEntityTooLarge, "Request must be smaller than 1 bytes", false},
 		{"throttled", fmt.Errorf("%w", errdefs.ErrThrottled), 429, TypeTooManyRequests, msgThrottled, false},
 		{"unavailable", fmt.Errorf("worker 10.1.1.1: %w", errdefs.ErrUnavailable), 503, TypeService, msgUnavailable, true},
@@ -156,6 +158,12 @@ func TestSDKReadsErrors(t *testing.T) {
 	if ae != nil && ae.ErrorCode() != "ValidationException" {
 		t.Errorf("validation code %s", ae.ErrorCode())
 	}
+	var snr *types.SnapStartNotReadyException
+	check("snapstart not ready", &snr, call(&config.SnapStartNotReadyError{}), config.SnapStartNotReadyMessage)
+	var sse *types.SnapStartException
+	check("snapstart", &sse, call(&Error{Status: 400, Type: TypeSnapStart, Message: "hook"}), "hook")
+	var sst *types.SnapStartTimeoutException
+	check("snapstart timeout", &sst, call(&Error{Status: 408, Type: TypeSnapStartTimeout, Message: "slow"}), "slow")
 	check("too large", &ae, call(fmt.Errorf("%w: Request must be smaller", errdefs.ErrTooLarge)), "Request must be smaller")
 	if ae != nil && ae.ErrorCode() != "RequestEntityTooLargeException" {
 		t.Errorf("too large code %s", ae.ErrorCode())

@@ -49,6 +49,21 @@ type SnapStartResponse struct {
 	OptimizationStatus string `json:"OptimizationStatus"`
 }
 
+// NewSnapStartResponse renders f's SnapStart setting as Lambda reports it:
+// ApplyOn "PublishedVersions" or "None"; OptimizationStatus "On" for a
+// published version made with SnapStart (Function.SnapStartOn), else
+// "Off" ($LATEST always: SnapStart applies to published versions only).
+func NewSnapStartResponse(f *config.Function) *SnapStartResponse {
+	r := &SnapStartResponse{ApplyOn: "None", OptimizationStatus: "Off"}
+	if f.SnapStartApplyOn == config.SnapStartPublishedVersions {
+		r.ApplyOn = config.SnapStartPublishedVersions
+	}
+	if f.SnapStartOn && f.Version != config.LatestVersion && f.Version != "" {
+		r.OptimizationStatus = "On"
+	}
+	return r
+}
+
 // FunctionConfiguration is what GetFunctionConfiguration, CreateFunction
 // and the Update operations return, and the elements of ListFunctions.
 type FunctionConfiguration struct {
@@ -135,7 +150,7 @@ func NewFunctionConfiguration(f *config.Function) FunctionConfiguration {
 		PackageType:                f.PackageType,
 		Architectures:              f.Architectures,
 		EphemeralStorage:           &EphemeralStorage{Size: f.EphemeralMB},
-		SnapStart:                  &SnapStartResponse{ApplyOn: "None", OptimizationStatus: "Off"},
+		SnapStart:                  NewSnapStartResponse(f),
 		LoggingConfig:              &LoggingConfig{LogFormat: "Text", LogGroup: LogGroup(f.Name)},
 	}
 	if c.Version == "" {

@@ -50,7 +50,7 @@ func cmdAccount(ctx context.Context, g *globals, args []string, stdout, stderr i
 			return err
 		}
 		var a accounts.Output
-		if err := g.admin(ctx, http.MethodPost, body, &a); err != nil {
+		if err := g.admin(ctx, http.MethodPost, "accounts", body, &a); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "# account %s: %s (created %s)\n[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
@@ -61,7 +61,7 @@ func cmdAccount(ctx context.Context, g *globals, args []string, stdout, stderr i
 			return err
 		}
 		var out accounts.ListOutput
-		if err := g.admin(ctx, http.MethodGet, nil, &out); err != nil {
+		if err := g.admin(ctx, http.MethodGet, "accounts", nil, &out); err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -84,9 +84,9 @@ func (e *adminError) Error() string {
 	return fmt.Sprintf("%s: %s (HTTP %d)", e.Type, e.Message, e.Status)
 }
 
-// admin sends one signed request to the admin endpoint and decodes the
-// answer into out.
-func (g *globals) admin(ctx context.Context, method string, body []byte, out any) error {
+// admin sends one signed request to the admin endpoint's path (below
+// accounts.PathPrefix) and decodes the answer into out.
+func (g *globals) admin(ctx context.Context, method, path string, body []byte, out any) error {
 	file := g.credentialsFile
 	if file == "" {
 		file = filepath.Join(g.dataDir, "credentials")
@@ -95,7 +95,7 @@ func (g *globals) admin(ctx context.Context, method string, body []byte, out any
 	if err != nil {
 		return err
 	}
-	url := strings.TrimRight(g.endpoint, "/") + accounts.PathPrefix + "accounts"
+	url := strings.TrimRight(g.endpoint, "/") + accounts.PathPrefix + path
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -131,4 +131,61 @@ func (g *globals) admin(ctx context.Context, method string, body []byte, out any
 		return &adminError{Status: resp.StatusCode, Type: resp.Header.Get("X-Amzn-ErrorType"), Message: msg}
 	}
 	return json.Unmarshal(data, out)
+}
+
+// SnapshotsReport is the admin endpoint's "snapshots" report: the SnapStart
+// snapshots the server keeps and what they cost.
+type SnapshotsReport struct {
+	Snapshots []SnapshotEntry `json:"Snapshots"`
+	// TotalBytes is the disk use of every snapshot.
+	TotalBytes int64 `json:"TotalBytes"`
+	// Restores and RestoreFailures count environments started from a
+	// snapshot, and snapshots that could not be used (a normal cold start
+	// ran instead), since the server started.
+	Restores        uint64 `json:"Restores"`
+	RestoreFailures uint64 `json:"RestoreFailures"`
+}
+
+// SnapshotEntry is one snapshot in a SnapshotsReport.
+type SnapshotEntry struct {
+	Key      string `json:"Key"`
+	Account  string `json:"Account"`
+	Function string `json:"Function"`
+	Version  string `json:"Version"`
+	Bytes    int64  `json:"Bytes"`
+	Pieces   int    `json:"Pieces"`
+	Created  string `json:"Created"`
+}
+
+// cmdSnapshots runs `kindling snapshots`: the admin endpoint's snapshots
+// report as a table.
+func cmdSnapshots(ctx context.Context, g *globals, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("snapshots", g, stderr)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	var out SnapshotsReport
+	if err := g.admin(ctx, http.MethodGet, "snapshots", nil, &out); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FUNCTION\tVERSION\tACCOUNT\tBYTES\tPIECES\tCREATED")
+	for _, s := range out.Snapshots {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", s.Function, s.Version, s.Account, s.Bytes, s.Pieces, s.Created)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d snapshots, %d bytes on disk; %d restores, %d unusable snapshots since the server started\n",
+		len(out.Snapshots), out.TotalBytes, out.Restores, out.RestoreFailures)
+	return nil
 }

@@ -40,7 +40,7 @@ const (
 )
 
 // Commands lists the subcommands Run handles, for the caller's dispatch.
-var Commands = []string{"deploy", "invoke", "list", "delete", "logs", "account"}
+var Commands = []string{"deploy", "invoke", "list", "delete", "logs", "account", "snapshots"}
 
 // errUsage marks command-line errors (exit status 2).
 var errUsage = errors.New("usage")
@@ -130,6 +130,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cmd = cmdLogs
 	case "account":
 		cmd = cmdAccount
+	case "snapshots":
+		cmd = cmdSnapshots
 	case "help":
 		usage(stdout, top)
 		return exitOK
@@ -173,6 +175,8 @@ commands:
                      create an account with its own key pair (root
                      credentials only); prints it as a credentials profile
   account list       list the accounts created
+  snapshots          list the SnapStart snapshots kept and their disk use
+                     (root credentials only)
   server             run the Kindling server (see kindling server --help)
 
 global flags (also accepted after COMMAND):

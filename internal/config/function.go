@@ -42,6 +42,19 @@ type Function struct {
 	// configured ("" for none).
 	DeadLetterTarget string `json:"deadLetterTarget,omitempty"`
 
+	// SnapStartApplyOn is SnapStart.ApplyOn: "PublishedVersions" or ""
+	// (None). Versions keep the value they were published with.
+	SnapStartApplyOn string `json:"snapStartApplyOn,omitempty"`
+	// SnapStartOn, on a version only, is its SnapStart OptimizationStatus:
+	// true when it was published with ApplyOn PublishedVersions on a
+	// server whose sandboxes can be snapshotted. Such a version is Pending
+	// until its snapshot is made, then Active, or Failed when making it
+	// failed.
+	SnapStartOn bool `json:"snapStartOn,omitempty"`
+	// Snapshot, on a version with SnapStartOn, is the key of its snapshot
+	// in the snapshot store once made ("" before).
+	Snapshot string `json:"snapshot,omitempty"`
+
 	// CodeSha256 is the base64 SHA-256 of the deployment package, as
 	// Lambda reports it; CodeKey names the package in the code store (hex
 	// SHA-256).

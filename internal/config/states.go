@@ -277,9 +277,31 @@ func (f *Function) Apply(ev Event) error {
 }
 
 // CanInvoke reports whether f can be invoked now (see Status.CanInvoke).
+// A SnapStart version (SnapStartOn) still Pending, its snapshot being
+// made, is a *SnapStartNotReadyError instead of a *StateError.
 func (f *Function) CanInvoke() error {
 	if f.State == StateActive {
 		return nil
 	}
+	if f.SnapStartOn && f.State == StatePending {
+		return &SnapStartNotReadyError{Resource: f.QualifiedARN()}
+	}
 	return f.Status().CanInvoke()
 }
+
+// SnapStartNotReadyError is CanInvoke's refusal of a SnapStart version
+// whose snapshot is still being made (State Pending). It is a conflict
+// (errdefs.ErrConflict); Lambda answers SnapStartNotReadyException (409)
+// with Error() as the message.
+type SnapStartNotReadyError struct {
+	// Resource is the version's qualified ARN.
+	Resource string
+}
+
+// SnapStartNotReadyMessage is Lambda's message for SnapStartNotReadyException.
+const SnapStartNotReadyMessage = "Lambda is initializing your function. It will be ready to invoke once initialization is complete."
+
+func (e *SnapStartNotReadyError) Error() string { return SnapStartNotReadyMessage }
+
+// Unwrap makes a SnapStartNotReadyError an errdefs.ErrConflict.
+func (e *SnapStartNotReadyError) Unwrap() error { return errdefs.ErrConflict }

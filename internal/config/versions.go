@@ -97,7 +97,17 @@ type PublishOptions struct {
 	// Description, when set, is the version's description instead of
 	// $LATEST's.
 	Description *string
+	// SnapStart tells that this server's sandboxes can be snapshotted. A
+	// version published from a $LATEST with SnapStartApplyOn
+	// PublishedVersions then gets SnapStartOn and is created Pending, for
+	// the snapshot maker to make Active or Failed (UpdateVersion);
+	// without it the version has SnapStartOn false and is Active at once.
+	SnapStart bool
 }
+
+// SnapStartPublishedVersions is the SnapStart.ApplyOn value that turns
+// SnapStart on for published versions (Function.SnapStartApplyOn).
+const SnapStartPublishedVersions = "PublishedVersions"
 
 // Publish publishes $LATEST of the named function as a new version and
 // returns it, with created set. When neither code nor configuration
@@ -149,7 +159,7 @@ func (s *Store) Publish(ctx context.Context, account, name string, o PublishOpti
 		}
 		s.cache.put(key(account, name), cacheEntry{fn: next.Clone(), rev: newRev})
 
-		v = newVersion(next, n, s.now())
+		v = newVersion(next, n, s.now(), o.SnapStart && next.SnapStartApplyOn == SnapStartPublishedVersions)
 		if o.Description != nil {
 			v.Description = *o.Description
 		}
@@ -173,9 +183,10 @@ func (s *Store) Publish(ctx context.Context, account, name string, o PublishOpti
 }
 
 // newVersion makes version n of latest: the same code and configuration,
-// its own identity and state (Active at once: there is nothing to
-// prepare), no tags (they belong to the function).
-func newVersion(latest *Function, n int, now time.Time) *Function {
+// its own identity and state, no tags (they belong to the function). It
+// is Active at once (there is nothing to prepare), except a SnapStart
+// version (snapStart), which stays Pending until its snapshot is made.
+func newVersion(latest *Function, n int, now time.Time, snapStart bool) *Function {
 	v := latest.Clone()
 	v.Version = strconv.Itoa(n)
 	v.RevisionID = newRevisionID()
@@ -184,12 +195,112 @@ func newVersion(latest *Function, n int, now time.Time) *Function {
 	v.ReservedConcurrency = nil
 	v.Provisioned = nil
 	v.LastModified = now.UTC()
+	v.SnapStartOn = snapStart
+	v.Snapshot = ""
 	v.SetStatus(Status{})
 	// Errors are impossible from the zero status: Create then Ready.
-	if err := v.Apply(Event{Kind: EvCreate}); err == nil {
+	if err := v.Apply(Event{Kind: EvCreate}); err == nil && !snapStart {
 		v.Apply(Event{Kind: EvReady}) //nolint:errcheck // Pending -> Active always holds
 	}
 	return v
+}
+
+// UpdateVersion applies mutate to the stored record of a published
+// version and stores the result with a compare-and-swap on its KV
+// revision, retrying from a fresh read when another writer got there
+// first (mutate may run more than once and must only change the Function
+// it is given). An error from mutate aborts the update and is returned as
+// is. It is how a version's state changes (the SnapStart snapshot maker
+// sets Snapshot and applies EvReady or EvFail): the record gets a new
+// RevisionID but keeps its LastModified, ContentRevision and identity. A
+// version that does not exist (any more) is errdefs.ErrNotFound with
+// Lambda's message; for "$LATEST" it is Transition's path (no touch).
+//
+// A caller acting on a version it read earlier can tell a later
+// incarnation of the same number (the function deleted and created again)
+// by its ContentRevision, which never changes on a version.
+func (s *Store) UpdateVersion(ctx context.Context, account, name, version string, mutate func(v *Function) error) (*Function, error) {
+	if version == LatestVersion {
+		return s.update(ctx, account, name, false, mutate)
+	}
+	n, ok := ParseVersion(version)
+	if !ok {
+		return nil, s.qualifiedNotFound(account, name, version)
+	}
+	k := versionKey(account, name, n)
+	for range maxUpdateAttempts {
+		cur, rev, err := s.getVersion(ctx, account, name, n)
+		if err != nil {
+			return nil, err
+		}
+		v := cur.Clone()
+		if err := mutate(v); err != nil {
+			return nil, err
+		}
+		v.Account, v.Name, v.Version, v.Region = cur.Account, cur.Name, cur.Version, cur.Region
+		v.ContentRevision, v.LastVersion, v.LastModified = cur.ContentRevision, cur.LastVersion, cur.LastModified
+		v.RevisionID = newRevisionID()
+		data, err := encode(v)
+		if err != nil {
+			return nil, err
+		}
+		newRev, err := s.kv.Update(ctx, k, data, rev)
+		if err == nil {
+			s.cache.put(k, cacheEntry{fn: v.Clone(), rev: newRev})
+			return v, nil
+		}
+		if !isCASMiss(err) {
+			return nil, fmt.Errorf("config: update %s:%s: %w", name, version, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w: config: update %s:%s: too many concurrent writers", errdefs.ErrUnavailable, name, version)
+}
+
+// PendingSnapStart returns every published version, in every account,
+// that has SnapStartOn and is still Pending: the versions whose snapshot
+// is to be made (at server start, those whose making a restart
+// interrupted). It scans the version keys of the whole table (one
+// listing, one read per version), in key order.
+func (s *Store) PendingSnapStart(ctx context.Context) ([]*Function, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, keyPrefix+"*.*.v.*")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("config: list versions: %w", err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		if kind, _, _, _, ok := parseKey(k); ok && kind == kindVersion {
+			keys = append(keys, k)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var out []*Function
+	for _, k := range keys {
+		e, err := s.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			continue // deleted since listed
+		}
+		if err != nil {
+			return nil, fmt.Errorf("config: get %s: %w", k, err)
+		}
+		f, err := decode(e.Value())
+		if err != nil {
+			return nil, fmt.Errorf("config: get %s: %w", k, err)
+		}
+		if f.SnapStartOn && f.State == StatePending {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 func isCASMiss(err error) bool {

@@ -23,8 +23,11 @@
 // What Kindling does not implement is refused with a clear
 // InvalidParameterValueException rather than silently ignored: S3 and
 // container-image code, VPC, layers, file systems, KMS
-// keys, code signing, active tracing, JSON logs, SnapStart for published
-// versions. Event invocations are queued (async.go) for the pollers of
+// keys, code signing, active tracing, JSON logs. SnapStart (ApplyOn
+// PublishedVersions) is accepted: versions published on a server whose
+// sandboxes can be snapshotted (Config.SnapStart) start Pending while their
+// snapshot is made, others run with normal cold starts (OptimizationStatus
+// Off). Event invocations are queued (async.go) for the pollers of
 // internal/async; their settings are the event invoke config API
 // (eventconfig.go, API version 2019-09-25). Reserved concurrency, tags and
 // GetAccountSettings are in limits.go.
@@ -32,6 +35,7 @@ package frontend
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -90,6 +94,23 @@ type Config struct {
 	// Provisioner keeps provisioned environments (the assignment service;
 	// nil: provisioned concurrency is refused).
 	Provisioner Provisioner
+	// SnapStart makes the snapshots of SnapStart versions (nil: not
+	// available; versions with ApplyOn PublishedVersions are published
+	// Active with OptimizationStatus Off).
+	SnapStart SnapStarter
+}
+
+// SnapStarter makes and deletes the snapshots of SnapStart versions.
+type SnapStarter interface {
+	// Available reports whether this server's sandboxes can be snapshotted.
+	Available() bool
+	// Prepare makes the snapshot of version v (Pending, SnapStartOn) in the
+	// background, then moves the version to Active or Failed through the
+	// config store. It returns at once.
+	Prepare(v *config.Function)
+	// Forget deletes the snapshot of a deleted version (version != "") or
+	// the snapshots of every version of a deleted function (version == "").
+	Forget(ctx context.Context, account, name, version string) error
 }
 
 // Frontend is the Lambda API's http.Handler.

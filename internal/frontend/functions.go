@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,6 +190,14 @@ func (s *settings) apply(fn *config.Function) {
 	}
 	if s.DeadLetterConfig != nil {
 		fn.DeadLetterTarget = s.DeadLetterConfig.TargetArn
+	}
+	if s.SnapStart != nil {
+		// ApplyOn is checked (modelViolations): PublishedVersions, None or
+		// absent (None).
+		fn.SnapStartApplyOn = ""
+		if s.SnapStart.ApplyOn == config.SnapStartPublishedVersions {
+			fn.SnapStartApplyOn = config.SnapStartPublishedVersions
+		}
 	}
 	if s.Env != nil {
 		fn.Env = nil
@@ -386,6 +395,20 @@ func (f *Frontend) updateCode(w http.ResponseWriter, req *request) {
 	f.writeJSON(w, http.StatusOK, awsapi.NewFunctionConfiguration(fn))
 }
 
+// forgetSnapshots tells the SnapStarter that the version (or, for "",
+// every version of the function) was deleted. A failure is logged: the
+// records are gone, the request succeeded.
+func (f *Frontend) forgetSnapshots(req *request, name, version string) {
+	if f.cfg.SnapStart == nil {
+		return
+	}
+	ctx := context.WithoutCancel(req.r.Context())
+	if err := f.cfg.SnapStart.Forget(ctx, req.account, name, version); err != nil {
+		f.log.Error("SnapStart: deleting the snapshots of a deleted function or version", "requestId", req.id,
+			"account", req.account, "function", name, "version", version, "err", err)
+	}
+}
+
 func (f *Frontend) delete(w http.ResponseWriter, req *request) {
 	ref, err := config.ParseFunctionName(req.name, config.RuleManage)
 	if err == nil {
@@ -416,6 +439,7 @@ func (f *Frontend) delete(w http.ResponseWriter, req *request) {
 		}
 	}
 	if err == nil {
+		f.forgetSnapshots(req, ref.Name, ref.Qualifier)
 		f.deleteEventConfigs(req, ref)
 		if f.cfg.Retire != nil {
 			arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", f.cfg.Region, req.account, ref.Name)

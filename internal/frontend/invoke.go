@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
@@ -94,7 +95,7 @@ func (f *Frontend) invoke(w http.ResponseWriter, req *request) {
 		Tail:          logType == "Tail",
 	})
 	if err != nil {
-		f.fail(w, err)
+		f.fail(w, invokeError(err))
 		return
 	}
 	h := w.Header()
@@ -113,6 +114,20 @@ func (f *Frontend) invoke(w http.ResponseWriter, req *request) {
 	h.Set("Content-Length", strconv.Itoa(len(res.Payload)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(res.Payload) // a failed write means the client is gone
+}
+
+// invokeError converts the Invoker's SnapStart failures into the AWS
+// errors Lambda answers for them; other errors are returned as they are.
+func invokeError(err error) error {
+	switch {
+	case errors.Is(err, invoke.ErrAfterRestore):
+		return &awsapi.Error{Status: http.StatusBadRequest, Type: awsapi.TypeSnapStart,
+			Message: "The afterRestore() runtime hook encountered an error. For more information, check the Amazon CloudWatch logs."}
+	case errors.Is(err, invoke.ErrRestoreTimeout):
+		return &awsapi.Error{Status: http.StatusRequestTimeout, Type: awsapi.TypeSnapStartTimeout,
+			Message: "Lambda couldn't restore the snapshot within the timeout limit."}
+	}
+	return err
 }
 
 // decodeClientContext decodes X-Amz-Client-Context: base64 of a JSON

@@ -90,6 +90,9 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
+// snapStartNone is SnapStart.ApplyOn's "off" value (stored as "").
+const snapStartNone = "None"
+
 // settings are the configuration members Create and UpdateConfiguration
 // share; nil means "not given".
 type settings struct {
@@ -132,6 +135,14 @@ func (s *settings) modelViolations() []string {
 	v = appendRange(v, s.Ephemeral, "ephemeralStorage.size", minEphemeralMB, maxEphemeralMB)
 	if s.EphemeralGiven && s.Ephemeral == nil {
 		v = append(v, "Value null at 'ephemeralStorage.size' failed to satisfy constraint: Member must not be null")
+	}
+	if s.SnapStart != nil {
+		switch a := s.SnapStart.ApplyOn; a {
+		case "", snapStartNone, config.SnapStartPublishedVersions:
+		default:
+			v = append(v, config.Violation(shorten(a), "snapStart.applyOn",
+				"Member must satisfy enum value set: [PublishedVersions, None]"))
+		}
 	}
 	if s.Env != nil {
 		for k := range s.Env.Variables {
@@ -186,9 +197,6 @@ func (s *settings) check() error {
 	}
 	if s.TracingConfig != nil && s.TracingConfig.Mode != "" && s.TracingConfig.Mode != "PassThrough" {
 		return invalidParam("TracingConfig mode %s is not supported by Kindling; use PassThrough.", shorten(s.TracingConfig.Mode))
-	}
-	if s.SnapStart != nil && s.SnapStart.ApplyOn != "" && s.SnapStart.ApplyOn != "None" {
-		return invalidParam("SnapStart ApplyOn %s is not supported by Kindling yet; use None.", shorten(s.SnapStart.ApplyOn))
 	}
 	if lc := s.LoggingConfig; lc != nil {
 		if lc.LogFormat != "" && lc.LogFormat != "Text" {

@@ -57,7 +57,7 @@ func (f *Frontend) publishVersion(w http.ResponseWriter, req *request) {
 		f.fail(w, err)
 		return
 	}
-	v, _, err := f.cfg.Functions.Publish(req.r.Context(), req.account, ref.Name, config.PublishOptions{
+	v, err := f.publish(req, ref.Name, config.PublishOptions{
 		Check:       publishCheck(in.CodeSha256, in.RevisionId),
 		Description: in.Description,
 	})
@@ -68,11 +68,32 @@ func (f *Frontend) publishVersion(w http.ResponseWriter, req *request) {
 	f.writeJSON(w, http.StatusCreated, awsapi.NewQualifiedConfiguration(v, v.Version))
 }
 
+// publish publishes $LATEST of name as a version (see config.Publish),
+// with SnapStart when this server has it: a new version with SnapStartOn
+// (created Pending) goes to the SnapStarter to have its snapshot made.
+func (f *Frontend) publish(req *request, name string, o config.PublishOptions) (*config.Function, error) {
+	o.SnapStart = f.cfg.SnapStart != nil && f.cfg.SnapStart.Available()
+	v, created, err := f.cfg.Functions.Publish(req.r.Context(), req.account, name, o)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		switch {
+		case v.SnapStartOn:
+			f.cfg.SnapStart.Prepare(v.Clone())
+		case v.SnapStartApplyOn == config.SnapStartPublishedVersions:
+			f.log.Warn("SnapStart is not available on this server's sandbox backend: the version uses normal cold starts (OptimizationStatus Off)",
+				"requestId", req.id, "function", v.QualifiedARN())
+		}
+	}
+	return v, nil
+}
+
 // publishAfter publishes a version of name after CreateFunction or
 // UpdateFunctionCode with Publish set, and answers with it (Lambda
 // returns the new version's configuration).
 func (f *Frontend) publishAfter(w http.ResponseWriter, req *request, status int, name string) {
-	v, _, err := f.cfg.Functions.Publish(req.r.Context(), req.account, name, config.PublishOptions{})
+	v, err := f.publish(req, name, config.PublishOptions{})
 	if err != nil {
 		f.fail(w, err)
 		return

@@ -5,6 +5,7 @@ package invoke
 
 import (
 	"context"
+	"errors"
 
 	"kindling/internal/config"
 )
@@ -50,3 +51,16 @@ type Result struct {
 type Invoker interface {
 	Invoke(ctx context.Context, req *Request) (*Result, error)
 }
+
+// SnapStart failures of a restored environment, which Lambda reports as
+// errors of the Invoke call rather than as function errors. The frontend
+// turns them into SnapStartException (400) and SnapStartTimeoutException
+// (408).
+var (
+	// ErrAfterRestore: the runtime reported an error of its after-restore
+	// hooks (/runtime/restore/error) or exited while running them.
+	ErrAfterRestore = errors.New("the after-restore runtime hook encountered an error")
+	// ErrRestoreTimeout: the restored runtime did not ask for an event
+	// within the restore limit.
+	ErrRestoreTimeout = errors.New("the snapshot could not be restored within the timeout limit")
+)

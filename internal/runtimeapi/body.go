@@ -18,8 +18,9 @@ const (
 	// must stay under MaxPayload.
 	maxWrappedMessage = 256 << 10
 
-	responseTooLargeMessage  = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
-	initErrorTooLargeMessage = "Init error payload size exceeded maximum allowed payload size (6291556 bytes)."
+	responseTooLargeMessage     = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+	initErrorTooLargeMessage    = "Init error payload size exceeded maximum allowed payload size (6291556 bytes)."
+	restoreErrorTooLargeMessage = "Restore error payload size exceeded maximum allowed payload size (6291556 bytes)."
 )
 
 // readBounded reads r's body up to limit bytes. It never buffers more than

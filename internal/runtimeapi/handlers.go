@@ -9,23 +9,37 @@ import (
 // next serves GET /runtime/invocation/next.
 func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	first := false
-	switch s.state {
-	case runtimeInitFailed:
-		s.mu.Unlock()
-		renderStateError(w, "InitError", "Ready")
-		return
+	first, checkpoint := false, false
+	switch st := s.state; st {
+	case runtimeReady:
 	case runtimeInitialising:
 		s.state = runtimeReady
+		if s.snapshot {
+			// The checkpoint point: no event until Restored.
+			s.held = true
+			s.checkpoint = checkpointPending
+			checkpoint = true
+		} else {
+			first = true
+		}
+	case runtimeRestoring:
+		s.state = runtimeReady
 		first = true
+	default:
+		s.mu.Unlock()
+		renderStateError(w, st.String(), "Ready")
+		return
 	}
 	s.mu.Unlock()
+	if checkpoint {
+		s.cb.OnCheckpoint(false)
+	}
 	if first && s.cb.OnFirstNext != nil {
 		s.cb.OnFirstNext()
 	}
 	for {
 		s.mu.Lock()
-		if inv := s.cur; inv != nil && (inv.state == invQueued || inv.state == invDelivered) {
+		if inv := s.cur; !s.held && inv != nil && (inv.state == invQueued || inv.state == invDelivered) {
 			inv.state = invDelivered
 			ev := inv.ev
 			s.taken = ev.RequestID
@@ -81,10 +95,8 @@ func (s *Server) beginResult(w http.ResponseWriter, id, to string) bool {
 	switch {
 	case ok:
 		return true
-	case state == runtimeInitialising:
-		renderStateError(w, "Initialising", to)
-	case state == runtimeInitFailed:
-		renderStateError(w, "InitError", to)
+	case state != runtimeReady:
+		renderStateError(w, state.String(), to)
 	default:
 		renderInvalidRequestID(w)
 	}
@@ -190,26 +202,99 @@ func (s *Server) initError(w http.ResponseWriter, r *http.Request) {
 		s.state = runtimeInitFailed
 	}
 	s.mu.Unlock()
-	switch state {
-	case runtimeReady:
-		renderStateError(w, "Ready", "InitError")
-		return
-	case runtimeInitFailed:
-		renderStateError(w, "InitError", "InitError")
+	if state != runtimeInitialising {
+		renderStateError(w, state.String(), "InitError")
 		return
 	}
-	hdrType := r.Header.Get(HeaderErrorType)
+	typ, doc, tooLarge := readErrorDocument(r, r.Header.Get(HeaderErrorType), initErrorTooLargeMessage)
+	if s.cb.OnInitError != nil {
+		s.cb.OnInitError(typ, doc)
+	}
+	if tooLarge {
+		renderTooLarge(w)
+		return
+	}
+	renderAccepted(w)
+}
+
+// readErrorDocument reads the body of init/error or restore/error within
+// MaxPayload and makes it an error document typed hdrType (else as
+// errorDocument says). A body over the limit becomes a document quoting
+// tooLargeMsg, and tooLarge is true.
+func readErrorDocument(r *http.Request, hdrType, tooLargeMsg string) (typ string, doc []byte, tooLarge bool) {
 	// On a read error, report what arrived: the runtime is failing anyway.
 	body, tooLarge, err := readBounded(r, MaxPayload)
 	if err != nil && len(body) == 0 {
-		body = []byte("Could not read the init error document: " + err.Error())
+		body = []byte("Could not read the error document: " + err.Error())
 	}
-	typ, doc := errorDocument(hdrType, body)
 	if tooLarge {
-		typ, doc = wrapErrorDocument(hdrType, []byte(initErrorTooLargeMessage))
+		typ, doc = wrapErrorDocument(hdrType, []byte(tooLargeMsg))
+		return typ, doc, true
 	}
-	if s.cb.OnInitError != nil {
-		s.cb.OnInitError(typ, doc)
+	typ, doc = errorDocument(hdrType, body)
+	return typ, doc, false
+}
+
+// renderNotSupported answers the restore endpoints outside snapshot mode.
+func renderNotSupported(w http.ResponseWriter) {
+	renderError(w, http.StatusForbidden, "Runtime.NotSupported",
+		"SnapStart restore hooks are not supported in this environment.")
+}
+
+// restoreNext serves GET /runtime/restore/next: in snapshot mode, the
+// checkpoint point of a runtime with restore hooks. It blocks until
+// Restored.
+func (s *Server) restoreNext(w http.ResponseWriter, r *http.Request) {
+	if !s.snapshot {
+		renderNotSupported(w)
+		return
+	}
+	s.mu.Lock()
+	state := s.state
+	if state == runtimeInitialising {
+		s.state = runtimeRestoreReady
+		s.checkpoint = checkpointPending
+	}
+	restored := s.restored
+	s.mu.Unlock()
+	if state != runtimeInitialising {
+		renderStateError(w, state.String(), "RestoreReady")
+		return
+	}
+	s.cb.OnCheckpoint(true)
+	select {
+	case <-restored:
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+	case <-r.Context().Done():
+		// The runtime went away; Restored still moves the state on.
+	}
+}
+
+// restoreError serves POST /runtime/restore/error: in snapshot mode, the
+// runtime's after-restore hooks failed.
+func (s *Server) restoreError(w http.ResponseWriter, r *http.Request) {
+	if !s.snapshot {
+		renderNotSupported(w)
+		return
+	}
+	s.mu.Lock()
+	state := s.state
+	if state == runtimeRestoring {
+		s.state = runtimeRestoreFailed
+	}
+	s.mu.Unlock()
+	if state != runtimeRestoring {
+		renderStateError(w, state.String(), "RestoreError")
+		return
+	}
+	hdrType := boundErrorType(r.Header.Get(HeaderErrorType))
+	if hdrType == "" {
+		hdrType = ErrorTypeAfterRestore
+	}
+	typ, doc, tooLarge := readErrorDocument(r, hdrType, restoreErrorTooLargeMessage)
+	if s.cb.OnRestoreError != nil {
+		s.cb.OnRestoreError(typ, doc)
 	}
 	if tooLarge {
 		renderTooLarge(w)

@@ -13,11 +13,13 @@
 //	POST /2018-06-01/runtime/invocation/{id}/response  result (202)
 //	POST /2018-06-01/runtime/invocation/{id}/error     function error (202)
 //	POST /2018-06-01/runtime/init/error                init error (202)
-//	GET  /2018-06-01/runtime/restore/next              403 Runtime.NotSupported
-//	POST /2018-06-01/runtime/restore/error             403 Runtime.NotSupported
+//	GET  /2018-06-01/runtime/restore/next              checkpoint point, 200 after restore (*)
+//	POST /2018-06-01/runtime/restore/error             after-restore hook failed (202) (*)
 //	*    /2020-01-01/extension/..., logs, telemetry    403 Extension.NotSupported
 //
-// Anything else is 404; a known path with the wrong method is 405.
+// (*) In snapshot mode only (see Snapshot mode); otherwise both answer 403
+// Runtime.NotSupported. Anything else is 404; a known path with the wrong
+// method is 405.
 //
 // # Bodies
 //
@@ -27,10 +29,12 @@
 // (Lambda-Runtime-Function-Response-Mode: streaming) are buffered, so the
 // same bound applies; error trailers Lambda-Runtime-Function-Error-Type and
 // Lambda-Runtime-Function-Error-Body (base64) on a chunked body turn it into
-// a failed invocation. /error and init/error bodies are bounded the same
-// way; a valid JSON document passes through untouched, anything else is
-// wrapped into {"errorMessage", "errorType"}. The error type is the
-// Lambda-Runtime-Function-Error-Type header, else the document's errorType.
+// a failed invocation. /error, init/error and restore/error bodies are
+// bounded the same way; a valid JSON document passes through untouched,
+// anything else is wrapped into {"errorMessage", "errorType"}. The error
+// type is the Lambda-Runtime-Function-Error-Type header, else the
+// document's errorType; for restore/error, the header, else
+// ErrorTypeAfterRestore (the document's errorType is not looked at).
 //
 // # States of the runtime
 //
@@ -38,12 +42,51 @@
 //	     └──────init/error──────> init-failed (terminal: /next, init/error,
 //	                                           results all answer 403)
 //
+// In snapshot mode two more paths leave initialising:
+//
+//	initialising ──restore/next──> restore-ready ──Restored──> restoring ──/next──> ready
+//	                                                               └──restore/error──> restore-failed (terminal)
+//	initialising ──first /next──> ready, events held ──Restored──> ready
+//
 // In initialising, results answer 403 InvalidStateTransition and the first
 // /next calls OnFirstNext once. In ready, init/error answers 403. A result
 // for an ID that is not the delivered invocation's, including a second
 // result for the same ID, answers 400 InvalidRequestID (the emulator's
 // state machine answers a second result with 403; Lambda's interop layer,
-// like this server, treats it as an invalid request ID).
+// like this server, treats it as an invalid request ID). Every request a
+// state does not allow answers 403 InvalidStateTransition, "State
+// transition from <state> to <target> failed for runtime.", the states
+// named Initialising, RestoreReady, Restoring, Ready, InitError and
+// RestoreError, the targets Ready (/next), InitError, RestoreReady
+// (restore/next), RestoreError, InvocationResponse and
+// InvocationErrorResponse.
+//
+// # Snapshot mode
+//
+// Setting Callbacks.OnCheckpoint enables snapshot mode (Lambda SnapStart):
+// the runtime's environment is checkpointed at the end of init and later
+// restored, possibly many times. The checkpoint point is, once:
+//
+//   - GET restore/next, allowed only in initialising (the runtime has run
+//     its before-snapshot hooks): the state becomes restore-ready,
+//     OnCheckpoint(true) is called, and the request blocks until Restored
+//     is called, then answers 200 with an empty body. The runtime runs its
+//     after-restore hooks, then either asks for /next (OnFirstNext, ready)
+//     or posts restore/error: its body is read like init/error's, the type
+//     is the Lambda-Runtime-Function-Error-Type header or
+//     ErrorTypeAfterRestore, OnRestoreError is called and it answers 202;
+//     the state restore-failed is terminal like init-failed. If the
+//     runtime's connection closes while restore/next blocks, the state
+//     still moves on at Restored.
+//   - or the first /next of a runtime that never called restore/next:
+//     OnCheckpoint(false) is called instead of OnFirstNext, and the /next
+//     stays pending: no event is handed out until Restored, which calls
+//     OnFirstNext itself (on its caller's goroutine) and then releases the
+//     pending /next to wait for its event as usual.
+//
+// A second restore/next, or one after the first /next, answers 403
+// InvalidStateTransition (to RestoreReady); restore/error outside
+// restoring answers 403 InvalidStateTransition (to RestoreError).
 //
 // # States of an invocation
 //
@@ -73,8 +116,9 @@
 // called on that goroutine, synchronously, after the body is read and
 // before the runtime gets its 202: a callback that returns has made the
 // result known to the agent before the runtime can log anything after it.
-// Callbacks are never called with Server.mu held. Deliver may be called
-// from any goroutine.
+// Callbacks are never called with Server.mu held. Deliver and Restored may
+// be called from any goroutine; Restored calls OnFirstNext on its caller's
+// goroutine when the checkpoint was taken at a /next.
 package runtimeapi
 
 import (
@@ -95,6 +139,9 @@ const (
 	// ErrorTypeUnknown is given to an error document that the runtime did
 	// not type (no header, not a JSON document with an errorType).
 	ErrorTypeUnknown = "Runtime.Unknown"
+	// ErrorTypeAfterRestore is the type of a restore/error posted without
+	// a Lambda-Runtime-Function-Error-Type header.
+	ErrorTypeAfterRestore = "Runtime.AfterRestoreError"
 )
 
 // Header names of the Runtime API.
@@ -105,7 +152,8 @@ const (
 	HeaderTraceID         = "Lambda-Runtime-Trace-Id"
 	HeaderClientContext   = "Lambda-Runtime-Client-Context"
 	HeaderCognitoIdentity = "Lambda-Runtime-Cognito-Identity"
-	// HeaderErrorType is a request header on /error and init/error, and a
+	// HeaderErrorType is a request header on /error, init/error and
+	// restore/error, and a
 	// trailer on a chunked /response that failed mid-stream.
 	HeaderErrorType = "Lambda-Runtime-Function-Error-Type"
 	// HeaderErrorBody is a trailer on a chunked /response that failed
@@ -141,6 +189,17 @@ type Callbacks struct {
 	// /error, its response was too large, or a chunked response ended
 	// with error trailers. body is a JSON error document.
 	OnError func(requestID, errType string, body []byte)
+	// OnCheckpoint, when not nil, enables snapshot mode (see the package
+	// doc). It is called once, when the runtime reaches the checkpoint
+	// point: hooks is true when it called restore/next, false when it is
+	// at its first /next (OnFirstNext is then called by Restored, not by
+	// the /next). The sandbox may be checkpointed once it returns; the
+	// Server waits for Restored.
+	OnCheckpoint func(hooks bool)
+	// OnRestoreError is called once if, in snapshot mode, the runtime
+	// posts restore/error after restore/next returned and before its
+	// first /next. body is a JSON error document (see errorDocument).
+	OnRestoreError func(errType string, body []byte)
 }
 
 type runtimeState int
@@ -149,6 +208,42 @@ const (
 	runtimeInitialising runtimeState = iota
 	runtimeReady
 	runtimeInitFailed
+	// runtimeRestoreReady: restore/next is (or was) pending, Restored not
+	// called yet. Snapshot mode only.
+	runtimeRestoreReady
+	// runtimeRestoring: restored after restore/next, before the first
+	// /next or restore/error.
+	runtimeRestoring
+	// runtimeRestoreFailed: restore/error was posted. Terminal.
+	runtimeRestoreFailed
+)
+
+// String is the state's name in InvalidStateTransition documents.
+func (st runtimeState) String() string {
+	switch st {
+	case runtimeInitialising:
+		return "Initialising"
+	case runtimeReady:
+		return "Ready"
+	case runtimeInitFailed:
+		return "InitError"
+	case runtimeRestoreReady:
+		return "RestoreReady"
+	case runtimeRestoring:
+		return "Restoring"
+	case runtimeRestoreFailed:
+		return "RestoreError"
+	}
+	return "Unknown"
+}
+
+// checkpointState tracks the checkpoint point in snapshot mode.
+type checkpointState int
+
+const (
+	checkpointNone    checkpointState = iota
+	checkpointPending                 // reached; Restored not called yet
+	checkpointDone                    // Restored was called
 )
 
 type invocationState int
@@ -180,11 +275,61 @@ type Server struct {
 	// avail is closed (and replaced) whenever cur becomes deliverable;
 	// waiting /next handlers select on it.
 	avail chan struct{}
+
+	// snapshot is true in snapshot mode (cb.OnCheckpoint set). Immutable.
+	snapshot bool
+	// checkpoint says whether the checkpoint point was reached and
+	// whether Restored was called.
+	checkpoint checkpointState
+	// held keeps /next from handing out events: the checkpoint was taken
+	// at the first /next and OnFirstNext has not returned after Restored.
+	held bool
+	// restored is closed by Restored; a blocked restore/next waits on it.
+	restored chan struct{}
 }
 
-// New returns a Server that reports to cb.
+// New returns a Server that reports to cb. A non-nil cb.OnCheckpoint
+// enables snapshot mode.
 func New(cb Callbacks) *Server {
-	return &Server{cb: cb, avail: make(chan struct{})}
+	return &Server{
+		cb:       cb,
+		avail:    make(chan struct{}),
+		snapshot: cb.OnCheckpoint != nil,
+		restored: make(chan struct{}),
+	}
+}
+
+// Restored tells the Server that the sandbox was restored from the
+// checkpoint taken when OnCheckpoint was called: a blocked restore/next
+// answers 200, or, when the checkpoint was at the first /next, OnFirstNext
+// is called (before Restored returns) and /next hands out events again. It
+// returns false, doing nothing, unless OnCheckpoint was called and Restored
+// was not.
+func (s *Server) Restored() bool {
+	s.mu.Lock()
+	if s.checkpoint != checkpointPending {
+		s.mu.Unlock()
+		return false
+	}
+	s.checkpoint = checkpointDone
+	close(s.restored)
+	if s.state == runtimeRestoreReady {
+		s.state = runtimeRestoring
+		s.mu.Unlock()
+		return true
+	}
+	// Checkpointed at the first /next: init is over now. Events stay held
+	// until OnFirstNext has returned, so that the agent reports Ready
+	// before the runtime can get an event.
+	s.mu.Unlock()
+	if s.cb.OnFirstNext != nil {
+		s.cb.OnFirstNext()
+	}
+	s.mu.Lock()
+	s.held = false
+	s.wakeLocked()
+	s.mu.Unlock()
+	return true
 }
 
 // Deliver hands ev to the runtime: to a pending /next, or to the next one.
@@ -254,14 +399,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case runtimePrefix + "restore/next":
 		if allow(w, r, http.MethodGet) {
-			renderError(w, http.StatusForbidden, "Runtime.NotSupported",
-				"SnapStart restore hooks are not supported in this environment.")
+			s.restoreNext(w, r)
 		}
 		return
 	case runtimePrefix + "restore/error":
 		if allow(w, r, http.MethodPost) {
-			renderError(w, http.StatusForbidden, "Runtime.NotSupported",
-				"SnapStart restore hooks are not supported in this environment.")
+			s.restoreError(w, r)
 		}
 		return
 	}

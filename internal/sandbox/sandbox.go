@@ -81,6 +81,25 @@ type Backend interface {
 	Reap() error
 }
 
+// Checkpointer is implemented by sandboxes that can save themselves
+// (SnapStart). Checkpoint writes the sandbox's whole state (memory,
+// processes, its /tmp) into imageDir, an empty directory; the sandbox has
+// exited when it returns, successfully or not; Destroy it as usual. Call it
+// only while the channel is quiet both ways: bytes in flight are not saved.
+type Checkpointer interface {
+	Checkpoint(ctx context.Context, imageDir string) error
+}
+
+// Restorer is implemented by backends that can start sandboxes from a
+// Checkpointer's image. spec must have the layout (MemoryMB, EphemeralMB,
+// CodeDir contents) of the checkpointed sandbox; ID and Hostname may differ.
+// The restored agent sends no handshake: it continues where it was, now on
+// the new sandbox's Conn, and waits for the worker to speak first. Many
+// sandboxes may be restored from one image at once; the image is only read.
+type Restorer interface {
+	Restore(ctx context.Context, spec Spec, imageDir string) (Sandbox, error)
+}
+
 // ErrUnavailable reports that a backend cannot run on this machine; the
 // wrapped message says what is missing and how to fix it.
 var ErrUnavailable = errors.New("sandbox backend unavailable")

@@ -36,6 +36,8 @@ import (
 	"kindling/internal/sandbox/gvisor"
 	"kindling/internal/sandbox/process"
 	"kindling/internal/sigv4"
+	"kindling/internal/snapshot"
+	"kindling/internal/snapstart"
 	"kindling/internal/sqs"
 	"kindling/internal/worker"
 )
@@ -81,6 +83,7 @@ type Server struct {
 	accounts *accounts.Store
 	async    *asyncParts
 	assign   *assignment.Manager
+	snaps    *snapstart.Manager
 	http     *http.Server
 	ln       net.Listener
 	ready    atomic.Bool
@@ -138,18 +141,27 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("log store: %w", err)
 	}
 
+	images, err := snapshot.Open(filepath.Join(cfg.DataDir, "snapshots"), log)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot store: %w", err)
+	}
 	s.worker = worker.New(worker.Config{
-		Logs:     logSink{s.logs},
-		Backend:  s.backend,
-		Region:   cfg.Region,
-		Clock:    clk,
-		MemoryMB: cfg.WorkerMemoryMB,
+		Snapshots: images,
+		Logs:      logSink{s.logs},
+		Backend:   s.backend,
+		Region:    cfg.Region,
+		Clock:     clk,
+		MemoryMB:  cfg.WorkerMemoryMB,
 		CodeDir: func(key string) (string, error) {
 			c, err := code.Get(key)
 			return c.Dir, err
 		},
 		Logger: log,
 	})
+	s.snaps = snapstart.New(snapstart.Config{Worker: s.worker, Images: images, Versions: functions, Logger: log})
+	if !s.snaps.Available() {
+		log.Info("SnapStart: the " + s.backend.Name() + " sandbox backend cannot checkpoint; versions published with SnapStart get OptimizationStatus Off")
+	}
 	fleet := capacity.NewFleet(5 * time.Second)
 	const workerID = "local"
 	s.heartbeat(fleet, workerID)
@@ -195,12 +207,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Limits:       limits,
 		Provisioner:  s.assign,
 		Retire:       s.assign.RetireARN,
+		SnapStart:    s.snaps,
 	})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
 	mux := &serviceMux{lambda: fe, targets: map[string]http.Handler{},
-		admin: &accounts.API{Store: s.accounts, Verifier: verifier, RootAccount: cfg.AccountID, Logger: log}}
+		admin: &accounts.API{Store: s.accounts, Verifier: verifier, RootAccount: cfg.AccountID, Logger: log,
+			Reports: map[string]func(*http.Request) (any, error){"snapshots": s.snapshotsReport}}}
 	mux.targets[sqs.TargetPrefix] = s.async.sqs
 	mux.targets[logsapi.TargetPrefix] = logsapi.New(logsapi.Config{
 		Verifier: verifier,
@@ -213,6 +227,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	// Snapshots an earlier run left unmade.
+	if err := s.snaps.Resume(ctx); err != nil {
+		log.Warn("SnapStart: resuming pending versions", "err", err)
 	}
 	// Connections queue on the bound listener until Serve; from here on the
 	// server can take invokes.
@@ -350,6 +368,11 @@ func (s *Server) Close() error {
 		// Before the assignment service: events being run are left
 		// unacknowledged and run again at the next start.
 		s.async.close()
+	}
+	if s.snaps != nil {
+		// Snapshots under way stop; their versions stay Pending and are
+		// resumed at the next start.
+		s.snaps.Close()
 	}
 	if s.assign != nil {
 		s.assign.Close()

@@ -39,10 +39,11 @@ type Environment struct {
 	encMu sync.Mutex
 	enc   *agentproto.Encoder
 
-	ready   chan struct{} // closed on TypeReady
-	initErr chan struct{} // closed on TypeInitError
-	gone    chan struct{} // closed when the channel to the agent ends
-	results chan agentproto.Frame
+	ready      chan struct{} // closed on TypeReady
+	checkpoint chan struct{} // closed on TypeCheckpoint
+	initErr    chan struct{} // closed on TypeInitError
+	gone       chan struct{} // closed when the channel to the agent ends
+	results    chan agentproto.Frame
 
 	mu        sync.Mutex // guards the fields below
 	started   time.Time
@@ -53,20 +54,28 @@ type Environment struct {
 	log       []byte // output since the current invocation started
 	served    int
 	prewarmed bool // initialised ahead (Prewarm): no Init Duration reported
+	readyAt   time.Time
 	destroyed bool
+
+	// Set before the environment is shared, then read-only.
+	snapshot     bool      // to be checkpointed at the end of init (Worker.Snapshot)
+	restored     bool      // started from a snapshot: no init, a restore
+	restoreBegan time.Time // when the restore began (Restore Duration)
+	releaseImage func()    // releases the snapshot image, after Destroy
 }
 
 func newEnvironment(w *Worker, id string, fn *config.Function, sb sandbox.Sandbox) *Environment {
 	return &Environment{
-		w:       w,
-		id:      id,
-		fn:      fn,
-		sb:      sb,
-		stream:  logStreamName(fn.Version, time.Now()),
-		ready:   make(chan struct{}),
-		initErr: make(chan struct{}),
-		gone:    make(chan struct{}),
-		results: make(chan agentproto.Frame, 1),
+		w:          w,
+		id:         id,
+		fn:         fn,
+		sb:         sb,
+		stream:     logStreamName(fn.Version, time.Now()),
+		ready:      make(chan struct{}),
+		checkpoint: make(chan struct{}),
+		initErr:    make(chan struct{}),
+		gone:       make(chan struct{}),
+		results:    make(chan agentproto.Frame, 1),
 	}
 }
 
@@ -87,11 +96,16 @@ func (e *Environment) start(bootstrap string) error {
 	e.mu.Lock()
 	e.started = time.Now()
 	e.mu.Unlock()
+	initType := "on-demand"
+	if e.snapshot {
+		initType = "snap-start"
+	}
 	return e.send(agentproto.TypeStart, agentproto.StartMeta{
-		Path: bootstrap,
-		Args: []string{bootstrap},
-		Env:  runtimeEnv(e.fn, e.stream, e.w.cfg.Region),
-		Dir:  "/var/task",
+		Path:     bootstrap,
+		Args:     []string{bootstrap},
+		Env:      runtimeEnv(e.fn, e.stream, e.w.cfg.Region, initType),
+		Dir:      "/var/task",
+		Snapshot: e.snapshot,
 	}, nil)
 }
 
@@ -124,8 +138,21 @@ func (e *Environment) readLoop(dec *agentproto.Decoder) {
 			select {
 			case <-e.ready:
 			default:
-				e.initNanos = m.InitNanos
+				e.initNanos, e.readyAt = m.InitNanos, time.Now()
 				close(e.ready)
+			}
+			e.mu.Unlock()
+		case agentproto.TypeCheckpoint:
+			var m agentproto.CheckpointMeta
+			if !e.snapshot || f.DecodeMeta(&m) != nil {
+				return
+			}
+			e.mu.Lock()
+			select {
+			case <-e.checkpoint:
+			default:
+				e.initNanos = m.InitNanos
+				close(e.checkpoint)
 			}
 			e.mu.Unlock()
 		case agentproto.TypeInitError:
@@ -220,10 +247,16 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 	if cold {
 		out := e.waitInit()
 		if out != outResult {
+			if e.restored {
+				return nil, false, e.restoreFailure(req, out)
+			}
 			return e.initFailure(req, out), false, nil
 		}
 		e.mu.Lock()
 		initDur = time.Duration(e.initNanos)
+		if e.restored {
+			initDur = e.readyAt.Sub(e.restoreBegan)
+		}
 		e.mu.Unlock()
 	}
 
@@ -319,7 +352,10 @@ func (e *Environment) Invoke(ctx context.Context, req *invoke.Request) (*invoke.
 	endLine := fmt.Sprintf("END RequestId: %s\n", req.RequestID)
 	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
 		req.RequestID, float64(dur.Microseconds())/1000, billedMs(dur), e.fn.MemoryMB, maxMB)
-	if cold && !prewarmed {
+	switch {
+	case cold && e.restored && !prewarmed:
+		report += fmt.Sprintf("Restore Duration: %.2f ms\tBilled Restore Duration: %d ms\t", float64(initDur.Microseconds())/1000, billedMs(initDur))
+	case cold && !prewarmed:
 		report += fmt.Sprintf("Init Duration: %.2f ms\t", float64(initDur.Microseconds())/1000)
 	}
 	if out == outTimeout {
@@ -375,6 +411,40 @@ func (e *Environment) waitInit() outcome {
 		e.sb.Kill()
 		return outInitTimeout
 	}
+}
+
+// restoreFailure reports why a restored environment did not get ready:
+// Lambda fails the Invoke call itself (SnapStartException,
+// SnapStartTimeoutException) rather than returning a function error.
+func (e *Environment) restoreFailure(req *invoke.Request, out outcome) error {
+	e.mu.Lock()
+	doc, errType := e.initDoc, e.initType
+	e.mu.Unlock()
+	var line string
+	var err error
+	switch out {
+	case outInitErr:
+		line = "RESTORE_REPORT Status: error\tError Type: " + errType
+		err = fmt.Errorf("%w: %s: %s", invoke.ErrAfterRestore, errType, shorten(doc, 256))
+	case outInitTimeout:
+		line = "RESTORE_REPORT Status: timeout"
+		err = invoke.ErrRestoreTimeout
+	default:
+		errType, msg := e.exitError(req.RequestID)
+		line = msg + "\n" + errType
+		err = fmt.Errorf("%w: %s", invoke.ErrAfterRestore, msg)
+	}
+	if sink := e.w.cfg.Logs; sink != nil {
+		sink.Platform(e.fn, e.stream, time.Now(), line+"\n")
+	}
+	return err
+}
+
+func shorten(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
 }
 
 func (e *Environment) initFailure(req *invoke.Request, out outcome) *invoke.Result {
@@ -447,6 +517,9 @@ func (e *Environment) Destroy() {
 	if err := e.sb.Destroy(); err != nil {
 		e.w.cfg.Logger.Warn("destroy sandbox", "env", e.id, "err", err)
 	}
+	if e.releaseImage != nil {
+		e.releaseImage()
+	}
 	e.w.forget(e)
 }
 
@@ -495,7 +568,7 @@ func logStreamName(version string, now time.Time) string {
 
 // runtimeEnv is the runtime's environment: the function's variables, then
 // Lambda's reserved ones. No credentials of any kind.
-func runtimeEnv(fn *config.Function, stream, region string) []string {
+func runtimeEnv(fn *config.Function, stream, region, initType string) []string {
 	env := make([]string, 0, len(fn.Env)+20)
 	for k, v := range fn.Env {
 		env = append(env, k+"="+v)
@@ -504,7 +577,7 @@ func runtimeEnv(fn *config.Function, stream, region string) []string {
 		"AWS_LAMBDA_FUNCTION_NAME="+fn.Name,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(fn.MemoryMB),
 		"AWS_LAMBDA_FUNCTION_VERSION="+fn.Version,
-		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_LAMBDA_INITIALIZATION_TYPE="+initType,
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+fn.Name,
 		"AWS_LAMBDA_LOG_STREAM_NAME="+stream,
 		"AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001",

@@ -53,6 +53,10 @@ type Config struct {
 	MemoryMB int
 	// Logs, when set, receives every log line of every environment.
 	Logs LogSink
+	// Snapshots, when set, opens the verified images of SnapStart
+	// versions (internal/snapshot). Without it, or on a backend that
+	// cannot restore, every start is a normal cold start.
+	Snapshots SnapshotSource
 	// Logger logs the worker's own events.
 	Logger *slog.Logger
 }
@@ -70,6 +74,13 @@ type LogSink interface {
 	Platform(fn *config.Function, stream string, at time.Time, line string)
 }
 
+// SnapshotSource opens snapshot images by key.
+type SnapshotSource interface {
+	// Open returns the directory of the snapshot's verified image and a
+	// func to call once no sandbox reads it any more.
+	Open(key string) (dir string, release func(), err error)
+}
+
 // Worker creates environments on this machine.
 type Worker struct {
 	cfg      Config
@@ -79,6 +90,9 @@ type Worker struct {
 	usedMB   int
 	envs     map[string]*Environment
 	capacity int
+
+	restores        atomic.Uint64 // environments started from a snapshot
+	restoreFailures atomic.Uint64 // snapshots that could not be used
 }
 
 // New returns a Worker.
@@ -119,27 +133,43 @@ func (w *Worker) Create(ctx context.Context, fn *config.Function) (*Environment,
 	if err != nil {
 		return nil, err
 	}
-	w.mu.Lock()
-	if w.usedMB+fn.MemoryMB > w.capacity {
-		w.mu.Unlock()
-		return nil, fmt.Errorf("worker memory exhausted (%d of %d MB in use): %w", w.usedMB, w.capacity, errdefs.ErrUnavailable)
+	if fn.SnapStartOn && fn.Snapshot != "" {
+		env, err := w.restore(ctx, fn, codeDir)
+		if err == nil {
+			return env, nil
+		}
+		if errors.Is(err, errdefs.ErrUnavailable) || ctx.Err() != nil {
+			return nil, err
+		}
+		// Never served: a snapshot that cannot be used is reported and
+		// the environment starts with a normal init instead.
+		w.restoreFailures.Add(1)
+		w.cfg.Logger.Error("SnapStart: snapshot not used, starting with a normal init",
+			"function", fn.Name, "version", fn.Version, "snapshot", fn.Snapshot, "err", err)
+		env, cerr := w.create(ctx, fn, codeDir, bootstrap, false)
+		if cerr == nil && w.cfg.Logs != nil {
+			w.cfg.Logs.Platform(fn, env.stream, time.Now(),
+				"SnapStart: the snapshot of this version could not be used, so this environment initialised from scratch ("+err.Error()+")\n")
+		}
+		return env, cerr
 	}
-	w.usedMB += fn.MemoryMB
-	w.mu.Unlock()
+	return w.create(ctx, fn, codeDir, bootstrap, false)
+}
 
+// create starts a sandbox whose runtime initialises from scratch; snapshot
+// says it will be checkpointed at the end of init (Snapshot).
+func (w *Worker) create(ctx context.Context, fn *config.Function, codeDir, bootstrap string, snapshot bool) (*Environment, error) {
+	if err := w.reserve(fn.MemoryMB); err != nil {
+		return nil, err
+	}
 	id := fmt.Sprintf("%s-%d", w.prefix, w.seq.Add(1))
-	sb, err := w.cfg.Backend.Create(ctx, sandbox.Spec{
-		ID:          id,
-		CodeDir:     codeDir,
-		MemoryMB:    fn.MemoryMB,
-		EphemeralMB: fn.EphemeralMB,
-		Hostname:    "sandbox",
-	})
+	sb, err := w.cfg.Backend.Create(ctx, w.spec(id, fn, codeDir))
 	if err != nil {
 		w.release(fn.MemoryMB)
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	env := newEnvironment(w, id, fn, sb)
+	env.snapshot = snapshot
 	w.mu.Lock()
 	w.envs[id] = env // from here on, Destroy returns the memory
 	w.mu.Unlock()
@@ -148,6 +178,28 @@ func (w *Worker) Create(ctx context.Context, fn *config.Function) (*Environment,
 		return nil, err
 	}
 	return env, nil
+}
+
+func (w *Worker) spec(id string, fn *config.Function, codeDir string) sandbox.Spec {
+	return sandbox.Spec{
+		ID:          id,
+		CodeDir:     codeDir,
+		MemoryMB:    fn.MemoryMB,
+		EphemeralMB: fn.EphemeralMB,
+		Hostname:    "sandbox",
+	}
+}
+
+// reserve takes mb of the worker's memory, or fails with
+// errdefs.ErrUnavailable.
+func (w *Worker) reserve(mb int) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.usedMB+mb > w.capacity {
+		return fmt.Errorf("worker memory exhausted (%d of %d MB in use): %w", w.usedMB, w.capacity, errdefs.ErrUnavailable)
+	}
+	w.usedMB += mb
+	return nil
 }
 
 func (w *Worker) release(mb int) {

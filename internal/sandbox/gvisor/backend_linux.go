@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"kindling/internal/errdefs"
@@ -34,9 +35,19 @@ type Backend struct {
 	runsc   *runsc
 	cpus    int
 	version string // runsc --version
+
+	// Image format and restore mode (see the package documentation,
+	// "Checkpoint and restore"); fields so that BenchmarkRestore can
+	// compare the alternatives.
+	compression string // runsc checkpoint --compression
+	background  bool   // runsc restore --background
+	direct      bool   // runsc restore --direct (O_DIRECT reads of the pages file)
 }
 
-var _ sandbox.Backend = (*Backend)(nil)
+var (
+	_ sandbox.Backend  = (*Backend)(nil)
+	_ sandbox.Restorer = (*Backend)(nil)
+)
 
 // New checks that this machine can run gVisor sandboxes and prepares the
 // state directory. Missing prerequisites are reported as an error wrapping
@@ -93,6 +104,9 @@ func New(cfg Config) (*Backend, error) {
 		cg:    cg,
 		runsc: &runsc{path: cfg.Runsc, root: filepath.Join(cfg.StateDir, runscRootDir), extra: cfg.RunscFlags},
 		cpus:  runtime.NumCPU(),
+
+		compression: checkpointCompression,
+		background:  restoreBackground,
 	}
 	if b.version, err = b.runsc.version(context.Background()); err != nil {
 		return nil, unavailable("%v; rebuild it with: sudo scripts/build-runsc.sh %s", err, cfg.Runsc)
@@ -177,24 +191,127 @@ func (b *Backend) HostPaths(id string) (cgroups []string, stateDir string) {
 // caller reads from Conn. A set-up failure inside shows as the sandbox
 // exiting (Done) with its reason in AgentOutput.
 func (b *Backend) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
-	return b.start(ctx, spec, "")
+	s, err := b.launch(ctx, spec, "")
+	if err != nil {
+		return nil, err
+	}
+	// Only now the function's share of a CPU: the sentry started at full
+	// speed (see the package documentation).
+	if err := b.cg.setCPU(spec.ID, spec.MemoryMB, b.cpus, s.pid); err != nil {
+		return nil, errors.Join(err, s.Destroy())
+	}
+	return s, nil
 }
 
 // Restore starts a sandbox from a checkpoint image made by
-// (*Sandbox).Checkpoint, with `runsc restore --detach`. spec must describe
-// the same layout (memory, mounts) as the checkpointed sandbox's; its ID,
-// host name and CodeDir path may differ. The restored agent continues where
-// it was, now talking over this sandbox's Conn: it sends nothing by itself,
-// so the caller speaks first.
-func (b *Backend) Restore(ctx context.Context, spec sandbox.Spec, imageDir string) (*Sandbox, error) {
+// (*Sandbox).Checkpoint: Prepare, then (*Prepared).Restore. spec must
+// describe the same layout (memory, mounts) as the checkpointed sandbox's;
+// its ID, host name and CodeDir path may differ. The restored agent
+// continues where it was, now talking over this sandbox's Conn: it sends
+// nothing by itself, so the caller speaks first. The result is a *Sandbox.
+//
+// Restore returns before the image's memory is loaded: the sandbox keeps
+// reading the image's pages file (through a descriptor opened before
+// Restore returns) while it runs, until every page is in. The image's files
+// must therefore not be modified or truncated while sandboxes restored from
+// it run; unlinking them (or the directory) is harmless. Many sandboxes may
+// be restored from one image at once.
+func (b *Backend) Restore(ctx context.Context, spec sandbox.Spec, imageDir string) (sandbox.Sandbox, error) {
 	if imageDir == "" {
 		return nil, fmt.Errorf("%w: gvisor: restore needs an image directory", errdefs.ErrInvalid)
 	}
-	return b.start(ctx, spec, imageDir)
+	// One runsc command (restore = create + restore) rather than Prepare
+	// and Prepared.Restore: a runsc process less.
+	s, err := b.launch(ctx, spec, imageDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.cg.setCPU(spec.ID, spec.MemoryMB, b.cpus, s.pid); err != nil {
+		return nil, errors.Join(err, s.Destroy())
+	}
+	return s, nil
 }
 
-// start is Create (imageDir "") and Restore.
-func (b *Backend) start(ctx context.Context, spec sandbox.Spec, imageDir string) (_ *Sandbox, err error) {
+// createOnly is launch's imageDir for `runsc create`.
+const createOnly = "\x00create"
+
+// Prepared is a sandbox made ready for a restore (`runsc create`: the
+// sandbox process with its empty kernel, the gofer, the mounts, the
+// channel, the cgroups with the memory limit) that runs nothing yet. Half
+// of a restore's time is this part (see the package documentation,
+// "Checkpoint and restore"): a worker that expects restores of a function
+// can prepare sandboxes for it ahead of time and pay only the other half
+// when one is needed. A Prepared is used once: Restore it, or Destroy it.
+type Prepared struct {
+	s    *Sandbox
+	used atomic.Bool
+}
+
+// Prepare creates a sandbox of spec to restore an image into later.
+// Destroy it if it is not restored.
+func (b *Backend) Prepare(ctx context.Context, spec sandbox.Spec) (*Prepared, error) {
+	s, err := b.launch(ctx, spec, createOnly)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{s: s}, nil
+}
+
+// ID returns the id of the prepared sandbox.
+func (p *Prepared) ID() string { return p.s.id }
+
+// Destroy releases a prepared sandbox that was not restored (as
+// (*Sandbox).Destroy; after a Restore, destroy the restored sandbox).
+func (p *Prepared) Destroy() error { return p.s.Destroy() }
+
+// Restore restores the image into the prepared sandbox (`runsc restore
+// --background` on the created container), then applies the CPU quotas,
+// and returns the running sandbox (a *Sandbox) as Backend.Restore does.
+// On failure the sandbox is destroyed.
+func (p *Prepared) Restore(ctx context.Context, imageDir string) (sandbox.Sandbox, error) {
+	if imageDir == "" {
+		return nil, fmt.Errorf("%w: gvisor: restore needs an image directory", errdefs.ErrInvalid)
+	}
+	if p.used.Swap(true) {
+		return nil, fmt.Errorf("%w: gvisor: prepared sandbox %s used twice", errdefs.ErrConflict, p.s.id)
+	}
+	s := p.s
+	if err := s.restore(ctx, imageDir); err != nil {
+		return nil, errors.Join(err, s.Destroy())
+	}
+	return s, nil
+}
+
+// restore runs `runsc restore` on the created container s, then applies
+// the CPU quotas: the restore itself ran at full speed, and the systrap
+// stubs exist only now.
+func (s *Sandbox) restore(ctx context.Context, imageDir string) error {
+	args := append(s.b.restoreArgs(imageDir), "--bundle="+s.dir, s.id)
+	if _, err := s.b.runsc.run(ctx, args...); err != nil {
+		s.waitDrained(10 * time.Millisecond)
+		return fmt.Errorf("%w\n%s", err, lastLines(s.out.Bytes(), 20))
+	}
+	return s.b.cg.setCPU(s.id, s.memoryMB, s.b.cpus, s.pid)
+}
+
+// restoreArgs are the runsc restore command and its flags.
+func (b *Backend) restoreArgs(imageDir string) []string {
+	args := []string{"restore", "--detach", "--image-path=" + imageDir}
+	if b.background {
+		args = append(args, "--background")
+	}
+	if b.direct {
+		args = append(args, "--direct")
+	}
+	return args
+}
+
+// launch makes a sandbox's bundle, channel and diagnostics pipe and starts
+// it: with `runsc run --detach` when imageDir is "" (the agent runs), with
+// `runsc create` when it is createOnly (the sandbox and gofer processes
+// run, the container does not: Prepare), else with `runsc restore
+// --detach` from imageDir. The CPU quotas are the caller's.
+func (b *Backend) launch(ctx context.Context, spec sandbox.Spec, imageDir string) (_ *Sandbox, err error) {
 	if err := validateSpec(spec); err != nil {
 		return nil, err
 	}
@@ -251,15 +368,21 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, imageDir string)
 	defer logW.Close()
 
 	pidFile := filepath.Join(dir, "pid")
-	args := []string{"run", "--detach"}
-	if imageDir != "" {
-		args = []string{"restore", "--detach", "--image-path=" + imageDir}
+	var args []string
+	switch imageDir {
+	case "":
+		args = []string{"run", "--detach"}
+	case createOnly:
+		args = []string{"create"}
+	default:
+		args = b.restoreArgs(imageDir)
 	}
 	args = append(args, "--bundle="+dir, "--pid-file="+pidFile, spec.ID)
 	cmd := b.runsc.command(ctx, []string{tmpOverlayFlag(dir, spec.EphemeralMB)}, args...)
 	// The sandbox inherits runsc's stdio: stdin is the channel, stdout and
 	// stderr (runsc's own messages included) the diagnostics pipe. Passed
 	// as files, so that Wait does not wait for the sandbox to close them.
+	// A restore keeps the stdio given to create.
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = agent, logW, logW
 	launched = true
 	if err := cmd.Run(); err != nil {
@@ -272,11 +395,6 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, imageDir string)
 		return nil, err
 	}
 	if err := s.watch(pid); err != nil {
-		return nil, err
-	}
-	// Only now the function's share of a CPU: the sentry started at full
-	// speed (see the package documentation).
-	if err := b.cg.setCPU(spec.ID, spec.MemoryMB, b.cpus, pid); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -39,6 +39,17 @@ const (
 	agentDir     = ".agent"
 )
 
+// Checkpoint image format and restore mode (see the package
+// documentation, "Checkpoint and restore"): an uncompressed image, whose
+// memory is a separate page-aligned pages file, restored with the memory
+// loaded in the background while the sandbox already runs (faults on pages
+// not loaded yet are served first). runsc ignores --background for a
+// compressed image.
+const (
+	checkpointCompression = "none"
+	restoreBackground     = true
+)
+
 // Lambda's limits applied to every sandbox.
 const (
 	// nproc bounds the function's processes plus threads (Lambda: 1024),

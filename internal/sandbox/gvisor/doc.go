@@ -71,6 +71,64 @@
 // agent cannot tell it was restored: the worker says so with its first
 // frame after Restore.
 //
+// # Checkpoint and restore
+//
+// Checkpoint writes an uncompressed image (`runsc checkpoint
+// --compression=none`): checkpoint.img (the kernel's state), pages_meta.img
+// and pages.img (the memory, page-aligned). Restore runs `runsc restore
+// --detach --background`: the sentry loads the kernel's state, starts the
+// function, and loads the memory from pages.img in the background, serving
+// faults on pages not loaded yet first. runsc ignores --background for a
+// compressed image, whose memory is inside checkpoint.img and must be
+// decompressed whole before anything runs. The descriptors of the image
+// files are opened by `runsc restore` and kept by the sandbox until its
+// memory is loaded: the files must not be modified while sandboxes
+// restored from them run (unlinking them is harmless), and any number of
+// sandboxes may restore one image at the same time (TestRestoreConcurrent).
+// A restored sandbox gets the memory limit from its spec (runsc creates
+// its cgroups as for Create) and the CPU quotas once runsc restore returns,
+// the stubs moved into the function cgroup as after Create: the restore
+// itself runs at full speed, like a sandbox's start.
+//
+// A restore has two halves of similar cost: making the sandbox (the
+// sandbox and gofer processes, their namespaces, seccomp, mounts: what
+// `runsc create` does, ~100-130 ms here) and restoring into it (loading the
+// kernel's state, ~100 ms). Backend.Restore does both with one runsc
+// command. Backend.Prepare does the first half ahead of time (a Prepared
+// holds an idle sandbox with its channel and memory limit, running
+// nothing) and (*Prepared).Restore the second, with `runsc restore` on the
+// created container: a worker that expects restores of a function version
+// can keep one prepared.
+//
+// Measured (BenchmarkRestore, 2-CPU VM, image in the page cache, probe
+// filled with random bytes, medians of 10, time from the call to the
+// probe's answer to a read of 8 pages spread over that memory; runs vary by
+// ±20 ms):
+//
+//	                                     64 MiB   256 MiB   (1 MiB)
+//	Restore, flate (runsc's default)     245-280  330-340   240
+//	Restore, none                        234-277  291-294   260
+//	Restore, none --background           229-252  295-352   227
+//	Prepared.Restore, flate              138      227
+//	Prepared.Restore, none --background  131-135  235
+//	  same with --direct (O_DIRECT)      151      348
+//
+// The fixed part dominates: ~225 ms even for 1 MiB of memory, ~135 ms
+// after Prepare, of which the kernel state's load is ~40-50 ms and the
+// sentry's platform and seccomp set-up ~20 ms. What grows with the image is
+// not the copy on the critical path (--background takes it off) but CPU
+// contention on this 2-CPU machine: this gVisor loads pages with 128
+// parallel reads (stateio.pagesFileFDDefaultMaxParallel), whose copying
+// starves the thread loading the kernel's state (136 ms instead of ~50 for
+// 256 MiB, the end of page loading and of the kernel load coinciding in
+// runsc's debug log). There is no flag for that; on more CPUs, or with a
+// runsc whose page loader is bounded by the CPU count, the restore no
+// longer grows with the image. flate costs the same on random bytes (it
+// stores incompressible blocks as they are) but must decompress real
+// memory whole before anything runs, and checkpoints slower (2.4 s against
+// 2.0 s for 256 MiB); --direct reads from the disk instead of the page
+// cache and makes the first faults wait.
+//
 // # CPU
 //
 // Lambda gives a function CPU in proportion to its memory: one vCPU at
@@ -120,7 +178,10 @@
 // Destroy kills, waits for Done, removes the cgroups, runsc's state (see
 // runsc.forget: `runsc delete` would wait for the killed process to be
 // reaped by init, seconds here) and the state directory. Checkpoint lifts
-// the CPU quotas while the sentry saves itself. Reap kills and removes
+// the CPU quotas while the sentry saves itself. Restore is `runsc restore`
+// instead of `runsc run`; Prepare is `runsc create`, and Prepared.Restore
+// `runsc restore` on that container; both set the CPU quotas afterwards
+// (see "Checkpoint and restore"). Reap kills and removes
 // every cgroup under the parent (the function children first, which runsc
 // does not know), then deletes every container in runsc's root and empties
 // StateDir.

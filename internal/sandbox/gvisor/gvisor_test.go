@@ -127,27 +127,34 @@ func newProbeClient(sb sandbox.Sandbox) *probeClient {
 	return &probeClient{conn: c, r: bufio.NewReader(c)}
 }
 
-func (p *probeClient) do(t *testing.T, c probeproto.Command) probeproto.Reply {
+func (p *probeClient) do(t testing.TB, c probeproto.Command) probeproto.Reply {
 	t.Helper()
-	b, err := json.Marshal(c)
+	r, err := p.try(c)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.conn.Write(append(b, '\n')); err != nil {
-		t.Fatalf("probe %s: %v", c.Op, err)
-	}
-	line, err := p.r.ReadBytes('\n')
-	if err != nil {
-		t.Fatalf("probe %s: %v", c.Op, err)
-	}
-	var r probeproto.Reply
-	if err := json.Unmarshal(line, &r); err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// try is do for goroutines other than the test's.
+func (p *probeClient) try(c probeproto.Command) (probeproto.Reply, error) {
+	var r probeproto.Reply
+	b, err := json.Marshal(c)
+	if err != nil {
+		return r, err
+	}
+	if err := p.conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		return r, err
+	}
+	if _, err := p.conn.Write(append(b, '\n')); err != nil {
+		return r, fmt.Errorf("probe %s: %w", c.Op, err)
+	}
+	line, err := p.r.ReadBytes('\n')
+	if err != nil {
+		return r, fmt.Errorf("probe %s: %w", c.Op, err)
+	}
+	err = json.Unmarshal(line, &r)
+	return r, err
 }
 
 // TestCheckpointRestore checkpoints a sandbox whose probe holds state in

@@ -51,7 +51,10 @@ type Sandbox struct {
 	destroyErr error
 }
 
-var _ sandbox.Sandbox = (*Sandbox)(nil)
+var (
+	_ sandbox.Sandbox      = (*Sandbox)(nil)
+	_ sandbox.Checkpointer = (*Sandbox)(nil)
+)
 
 // drain copies the agent's stdout and stderr into the tail. It runs in its
 // own goroutine from Create until every holder of the pipe's write end
@@ -195,7 +198,11 @@ func (s *Sandbox) Checkpoint(ctx context.Context, imageDir string) error {
 	if err := s.b.cg.unlimitCPU(s.id); err != nil {
 		return err
 	}
-	_, err := s.b.runsc.run(ctx, "checkpoint", "--image-path="+imageDir, s.id)
+	args := []string{"checkpoint", "--image-path=" + imageDir}
+	if s.b.compression != "" {
+		args = append(args, "--compression="+s.b.compression)
+	}
+	_, err := s.b.runsc.run(ctx, append(args, s.id)...)
 	select {
 	case <-s.done:
 	default:

@@ -8,6 +8,9 @@
 //	{"op":"read","path":"/etc/shadow"}        -> data (first 4 KiB) or errno
 //	{"op":"write","path":"/tmp/x","bytes":N}  -> n written, errno (ENOSPC)
 //	{"op":"alloc","mb":N}                     -> ok, or the OOM killer
+//	{"op":"fill","mb":N}                      -> like alloc, but random bytes (incompressible)
+//	{"op":"touch","bytes":N}                  -> reads N pages (default 4) spread over what
+//	                                             alloc and fill hold; n = their byte sum
 //	{"op":"spawn"}                            -> n background children before fork failed
 //	{"op":"forkbomb"}                         -> ok; a shell fork bomb runs on
 //	{"op":"connect","addr":"10.0.2.2:80"}     -> ok or errno
@@ -28,9 +31,11 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -123,6 +128,15 @@ func run(c Command) Reply {
 		}
 		hold = append(hold, b)
 		return Reply{OK: true, N: int64(len(b))}
+	case "fill":
+		b := make([]byte, c.MB<<20)
+		var seed [32]byte
+		binary.LittleEndian.PutUint64(seed[:], uint64(time.Now().UnixNano()))
+		rand.NewChaCha8(seed).Read(b) //nolint:errcheck // never fails
+		hold = append(hold, b)
+		return Reply{OK: true, N: int64(len(b))}
+	case "touch":
+		return touch(int(c.Bytes))
 	case "spawn":
 		return spawn()
 	case "forkbomb":
@@ -197,6 +211,30 @@ func run(c Command) Reply {
 		os.Exit(c.Code)
 	}
 	return Reply{Err: "unknown op " + c.Op}
+}
+
+// touch reads pages pages spread evenly over the held allocations: a small
+// working set, for timing a restored sandbox's first answer.
+func touch(pages int) Reply {
+	if pages <= 0 {
+		pages = 4
+	}
+	total := 0
+	for _, b := range hold {
+		total += len(b)
+	}
+	var sum int64
+	for i := range pages {
+		off := total / pages * i
+		for _, b := range hold {
+			if off < len(b) {
+				sum += int64(b[off])
+				break
+			}
+			off -= len(b)
+		}
+	}
+	return Reply{OK: true, N: sum}
 }
 
 func fail(err error) Reply {

@@ -1,0 +1,310 @@
+package e2e
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// snapAnswer is what testdata/functions/snapstart returns.
+type snapAnswer struct {
+	Events      []string `json:"events"`
+	InitType    string   `json:"initType"`
+	InitNonce   string   `json:"initNonce"`
+	InitSum     string   `json:"initSum"`
+	Sum         string   `json:"sum"`
+	RestoreRand string   `json:"restoreRand"`
+	Getrandom   string   `json:"getrandom"`
+	Urandom     string   `json:"urandom"`
+	FilledMB    int      `json:"filledMB"`
+}
+
+// createSnapStart creates a SnapStart function running testdata's snapstart
+// with env, and publishes version 1 of it.
+func createSnapStart(t *testing.T, name string, env map[string]string) *lambda.PublishVersionOutput {
+	t.Helper()
+	c := srv.client()
+	in := createInput(name, fnSpec{code: "snapstart", memory: 512, env: env})
+	in.SnapStart = &types.SnapStart{ApplyOn: types.SnapStartApplyOnPublishedVersions}
+	if _, err := c.CreateFunction(ctx(t), in); err != nil {
+		t.Fatalf("CreateFunction %s: %s", name, describe(err))
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log lines about %s:\n  %s", name, strings.Join(srv.logLinesAbout(name, 40), "\n  "))
+		}
+		c.DeleteFunction(ctx(t), &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
+	})
+	waitActive(t, c, name)
+	got, err := c.GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("GetFunction: %s", describe(err))
+	}
+	if ss := got.Configuration.SnapStart; ss == nil || ss.ApplyOn != types.SnapStartApplyOnPublishedVersions || ss.OptimizationStatus != types.SnapStartOptimizationStatusOff {
+		t.Errorf("$LATEST SnapStart = %+v, want ApplyOn PublishedVersions, OptimizationStatus Off", ss)
+	}
+	v, err := c.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("PublishVersion: %s", describe(err))
+	}
+	return v
+}
+
+// waitVersion waits for version 1 of name to leave Pending.
+func waitVersion(t *testing.T, name string) *lambda.GetFunctionConfigurationOutput {
+	t.Helper()
+	c := srv.client()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		got, err := c.GetFunctionConfiguration(ctx(t), &lambda.GetFunctionConfigurationInput{
+			FunctionName: aws.String(name), Qualifier: aws.String("1")})
+		if err != nil {
+			t.Fatalf("GetFunctionConfiguration %s:1: %s", name, describe(err))
+		}
+		if got.State != types.StatePending || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// snapshotFiles lists the files of the snapshots kept by the shared server.
+func snapshotFiles(t *testing.T, name string) []string {
+	t.Helper()
+	var files []string
+	root := filepath.Join(srv.dataDir, "snapshots")
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(p, string(filepath.Separator)+name+string(filepath.Separator)) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	return files
+}
+
+func requireSnapStart(t *testing.T) {
+	t.Helper()
+	requireServer(t)
+	if sandboxBackend() != "gvisor" {
+		t.Skip("SnapStart needs gVisor sandboxes (checkpoint/restore); this run uses " + sandboxBackend() +
+			" (TestSnapStartProcessBackend covers it); make test runs the suite on gVisor too")
+	}
+}
+
+// TestSnapStart publishes a SnapStart version whose init is slow and holds
+// memory, then starts two clones of its snapshot at once.
+func TestSnapStart(t *testing.T) {
+	requireSnapStart(t)
+	t.Parallel()
+	name := "snapstart-" + runID
+	v := createSnapStart(t, name, map[string]string{"INIT_SLEEP_MS": "400", "INIT_FILL_MB": "32"})
+	if v.State != types.StatePending {
+		t.Errorf("PublishVersion State = %s, want Pending until the snapshot is made", v.State)
+	}
+	if ss := v.SnapStart; ss == nil || ss.OptimizationStatus != types.SnapStartOptimizationStatusOn {
+		t.Errorf("PublishVersion SnapStart = %+v, want OptimizationStatus On", ss)
+	}
+	// The waiter Lambda's SDK offers for versions.
+	c := srv.client()
+	if err := lambda.NewFunctionActiveV2Waiter(c).Wait(ctx(t), &lambda.GetFunctionInput{
+		FunctionName: aws.String(name), Qualifier: aws.String("1")}, 3*time.Minute); err != nil {
+		t.Fatalf("function-active-v2 on version 1: %s", describe(err))
+	}
+	if files := snapshotFiles(t, name); len(files) == 0 {
+		t.Errorf("no snapshot files of %s under the data directory", name)
+	}
+
+	// Two clones at once.
+	var wg sync.WaitGroup
+	answers := make([]snapAnswer, 2)
+	invs := make([]*invocation, 2)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			invs[i] = invoke(t, name+":1", map[string]string{})
+			invs[i].decode(t, &answers[i])
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i, a := range answers {
+		want := []string{"init", "before-snapshot", "after-restore", "invoke"}
+		if !slices.Equal(a.Events, want) {
+			t.Errorf("clone %d: events %v, want %v (hooks in order, init once, before the snapshot)", i, a.Events, want)
+		}
+		if a.InitType != "snap-start" || a.FilledMB != 32 {
+			t.Errorf("clone %d: initType %q filledMB %d, want snap-start and 32", i, a.InitType, a.FilledMB)
+		}
+		if a.Sum != a.InitSum || a.Sum == "" {
+			t.Errorf("clone %d: memory filled at init reads %s now, %s at init", i, a.Sum, a.InitSum)
+		}
+		logs := invs[i].logs
+		if !strings.Contains(logs, "Restore Duration: ") || !strings.Contains(logs, "Billed Restore Duration: ") || strings.Contains(logs, "Init Duration") {
+			t.Errorf("clone %d: REPORT should carry Restore Duration and no Init Duration:\n%s", i, logs)
+		}
+	}
+	a, b := answers[0], answers[1]
+	if a.InitNonce != b.InitNonce {
+		t.Errorf("init state differs between clones (%s, %s): they did not start from one snapshot", a.InitNonce, b.InitNonce)
+	}
+	if a.Getrandom == b.Getrandom || a.Urandom == b.Urandom || a.RestoreRand == b.RestoreRand {
+		t.Errorf("clones read the same random bytes: getrandom %s/%s urandom %s/%s after-restore %s/%s",
+			a.Getrandom, b.Getrandom, a.Urandom, b.Urandom, a.RestoreRand, b.RestoreRand)
+	}
+
+	// Warm reuse after restore: no restore, no init.
+	inv := invoke(t, name+":1", map[string]string{})
+	var warm snapAnswer
+	inv.decode(t, &warm)
+	if n := len(warm.Events); n < 5 || warm.Events[n-1] != "invoke" || slices.Contains(warm.Events[4:], "after-restore") {
+		t.Errorf("warm invoke events %v, want a reused clone", warm.Events)
+	}
+	if strings.Contains(inv.logs, "Restore Duration") || strings.Contains(inv.logs, "Init Duration") {
+		t.Errorf("warm invoke reports a restore or init:\n%s", inv.logs)
+	}
+
+	// An alias to the version starts from the same snapshot.
+	if _, err := c.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String(name),
+		Name: aws.String("live"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatalf("CreateAlias: %s", describe(err))
+	}
+	var viaAlias snapAnswer
+	invoke(t, name+":live", map[string]string{}).decode(t, &viaAlias)
+	if viaAlias.InitNonce != a.InitNonce {
+		t.Errorf("alias invoke: init nonce %s, want the snapshot's %s", viaAlias.InitNonce, a.InitNonce)
+	}
+
+	// Deleting the version deletes its snapshot.
+	if _, err := c.DeleteAlias(ctx(t), &lambda.DeleteAliasInput{FunctionName: aws.String(name), Name: aws.String("live")}); err != nil {
+		t.Fatalf("DeleteAlias: %s", describe(err))
+	}
+	if _, err := c.DeleteFunction(ctx(t), &lambda.DeleteFunctionInput{FunctionName: aws.String(name), Qualifier: aws.String("1")}); err != nil {
+		t.Fatalf("DeleteFunction %s:1: %s", name, describe(err))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(snapshotFiles(t, name)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if files := snapshotFiles(t, name); len(files) > 0 {
+		t.Errorf("snapshot files left after the version was deleted: %v", files)
+	}
+}
+
+// TestSnapStartCorruptSnapshot damages a snapshot: the version still
+// serves, by a normal cold start, and the server reports it.
+func TestSnapStartCorruptSnapshot(t *testing.T) {
+	requireSnapStart(t)
+	t.Parallel()
+	name := "snapcorrupt-" + runID
+	createSnapStart(t, name, map[string]string{"INIT_FILL_MB": "8"})
+	if got := waitVersion(t, name); got.State != types.StateActive {
+		t.Fatalf("version 1 is %s (%s), want Active", got.State, aws.ToString(got.StateReason))
+	}
+	files := snapshotFiles(t, name)
+	var biggest string
+	var size int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Size() > size && !strings.HasSuffix(f, ".json") {
+			biggest, size = f, st.Size()
+		}
+	}
+	if biggest == "" {
+		t.Fatalf("no snapshot image files for %s: %v", name, files)
+	}
+	f, err := os.OpenFile(biggest, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	f.ReadAt(buf, size/2)
+	buf[0] ^= 0xff
+	if _, err := f.WriteAt(buf, size/2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	inv := invoke(t, name+":1", map[string]string{})
+	var a snapAnswer
+	inv.decode(t, &a)
+	if slices.Contains(a.Events, "after-restore") || a.InitType != "on-demand" {
+		t.Errorf("events %v initType %q: a corrupt snapshot must not be restored", a.Events, a.InitType)
+	}
+	if !strings.Contains(inv.logs, "Init Duration") || strings.Contains(inv.logs, "Restore Duration") {
+		t.Errorf("fallback cold start should report Init Duration:\n%s", inv.logs)
+	}
+	if lines := srv.logLinesAbout("snapshot not used", 5); len(lines) == 0 {
+		t.Errorf("the server did not report the unusable snapshot")
+	}
+}
+
+// TestSnapStartHookFailures: a failing before-snapshot hook fails the
+// version; a failing after-restore hook fails the invoke with
+// SnapStartException.
+func TestSnapStartHookFailures(t *testing.T) {
+	requireSnapStart(t)
+	t.Parallel()
+	before := "snapbefore-" + runID
+	createSnapStart(t, before, map[string]string{"HOOK_FAIL": "before"})
+	after := "snapafter-" + runID
+	createSnapStart(t, after, map[string]string{"HOOK_FAIL": "after"})
+
+	got := waitVersion(t, before)
+	if got.State != types.StateFailed || got.StateReasonCode == "" || aws.ToString(got.StateReason) == "" {
+		t.Errorf("version with a failing before-snapshot hook: State %s, reason %q (%s); want Failed with a reason",
+			got.State, aws.ToString(got.StateReason), got.StateReasonCode)
+	}
+	if _, err := invokeRaw(t, srv.client(), before+":1", []byte(`{}`)); err == nil {
+		t.Errorf("invoking a Failed SnapStart version succeeded")
+	}
+	if _, err := srv.client().DeleteFunction(ctx(t), &lambda.DeleteFunctionInput{FunctionName: aws.String(before), Qualifier: aws.String("1")}); err != nil {
+		t.Errorf("deleting a Failed version: %s", describe(err))
+	}
+
+	if got := waitVersion(t, after); got.State != types.StateActive {
+		t.Fatalf("version 1 of %s is %s (%s), want Active", after, got.State, aws.ToString(got.StateReason))
+	}
+	_, err := invokeRaw(t, srv.client(), after+":1", []byte(`{}`))
+	wantAPIError(t, "invoke with a failing after-restore hook", err, 400, "SnapStartException")
+}
+
+// TestSnapStartProcessBackend: process sandboxes cannot be snapshotted;
+// SnapStart versions say so and start normally.
+func TestSnapStartProcessBackend(t *testing.T) {
+	requireServer(t)
+	if sandboxBackend() != "process" {
+		t.Skip("checks the process backend; this run uses " + sandboxBackend())
+	}
+	t.Parallel()
+	name := "snapoff-" + runID
+	v := createSnapStart(t, name, map[string]string{"INIT_FILL_MB": "1"})
+	if v.State != types.StateActive {
+		t.Errorf("PublishVersion State = %s, want Active (no snapshot to make)", v.State)
+	}
+	if ss := v.SnapStart; ss == nil || ss.ApplyOn != types.SnapStartApplyOnPublishedVersions || ss.OptimizationStatus != types.SnapStartOptimizationStatusOff {
+		t.Errorf("PublishVersion SnapStart = %+v, want PublishedVersions and Off", ss)
+	}
+	var a snapAnswer
+	inv := invoke(t, name+":1", map[string]string{})
+	inv.decode(t, &a)
+	if a.InitType != "on-demand" || slices.Contains(a.Events, "before-snapshot") {
+		t.Errorf("process backend: %+v, want an on-demand init", a)
+	}
+	if !strings.Contains(inv.logs, "Init Duration") {
+		t.Errorf("no Init Duration:\n%s", inv.logs)
+	}
+	if lines := srv.logLinesAbout("the version uses normal cold starts", 5); len(lines) == 0 {
+		t.Errorf("the server did not say SnapStart is unavailable")
+	}
+}
