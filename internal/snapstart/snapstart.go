@@ -48,9 +48,16 @@ type Versions interface {
 	PendingSnapStart(ctx context.Context) ([]*config.Function, error)
 }
 
+// Snapshotter initialises environments and checkpoints them
+// (*worker.Worker).
+type Snapshotter interface {
+	CanSnapshot() bool
+	Snapshot(ctx context.Context, fn *config.Function, imageDir string) (time.Duration, error)
+}
+
 // Config configures a Manager.
 type Config struct {
-	Worker   *worker.Worker
+	Worker   Snapshotter
 	Images   Images
 	Versions Versions
 	Logger   *slog.Logger
