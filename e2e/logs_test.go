@@ -462,6 +462,9 @@ func TestAWSCLILogs(t *testing.T) {
 	}
 	cmd := exec.Command(filepath.Join(moduleRoot, "scripts", "awscli-smoke.sh"))
 	cmd.Env = append(awsEnv(t), "AWS_CLI="+aws2, "ENDPOINT="+srv.url, "FUNCTION="+name, "ZIP="+zip)
+	if sandboxBackend() == "gvisor" {
+		cmd.Env = append(cmd.Env, "SNAPSTART=1")
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("awscli-smoke.sh: %v\n%s", err, out)

@@ -4,7 +4,10 @@
 # invokes it synchronously and asynchronously so that it prints markers, then
 # finds the markers and Lambda's START/END/REPORT lines with `aws logs tail`,
 # `aws logs filter-log-events` and `aws logs get-log-events`, checks the
-# stream's name, sets a retention policy and deletes what it deployed.
+# stream's name, sets a retention policy and deletes what it deployed. With
+# SNAPSTART=1 (a server on gVisor) it then turns SnapStart on, publishes a
+# version, waits for its snapshot and checks that the version's first invoke
+# is a restore (Restore Duration in its REPORT line).
 # The e2e suite runs it (TestAWSCLILogs); by hand:
 #
 #   ENDPOINT=http://127.0.0.1:9000 FUNCTION=hello ZIP=behave.zip \
@@ -88,4 +91,23 @@ aws logs put-retention-policy --log-group-name "$group" --retention-in-days 7
 days=$(aws logs describe-log-groups --log-group-name-prefix "$group" --query 'logGroups[0].retentionInDays' --output text)
 [ "$days" = 7 ] || fail "retention is '$days' after put-retention-policy 7"
 echo "aws logs put-retention-policy: 7 days"
+
+if [ "${SNAPSTART:-}" = 1 ]; then
+	aws lambda update-function-configuration --function-name "$FUNCTION" \
+		--snap-start ApplyOn=PublishedVersions >/dev/null || fail "update-function-configuration --snap-start"
+	aws lambda wait function-updated-v2 --function-name "$FUNCTION" || fail "wait function-updated-v2"
+	version=$(aws lambda publish-version --function-name "$FUNCTION" --query Version --output text) ||
+		fail "publish-version"
+	aws lambda wait function-active-v2 --function-name "$FUNCTION" --qualifier "$version" ||
+		fail "wait function-active-v2 --qualifier $version"
+	status=$(aws lambda get-function --function-name "$FUNCTION" --qualifier "$version" \
+		--query 'Configuration.SnapStart.OptimizationStatus' --output text)
+	[ "$status" = On ] || fail "version $version OptimizationStatus is '$status', want On"
+	aws lambda invoke --function-name "$FUNCTION:$version" --cli-binary-format raw-in-base64-out \
+		--payload '{"op":"log","lines":["restored"]}' --log-type Tail "$tmp/restored.json" \
+		--query LogResult --output text | base64 -d >"$tmp/restored.log" || fail "invoke $FUNCTION:$version"
+	grep -q "Restore Duration: " "$tmp/restored.log" ||
+		fail "the first invoke of version $version was not a restore: $(cat "$tmp/restored.log")"
+	echo "aws lambda publish-version with SnapStart: version $version restored"
+fi
 echo "awscli-smoke: ok"
