@@ -91,6 +91,18 @@ func snapshotFiles(t *testing.T, name string) []string {
 	return files
 }
 
+// snapshotListed reports whether `kindling snapshots` output has a row for
+// version 1 of name with a non-zero size.
+func snapshotListed(out, name string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 4 && f[0] == name && f[1] == "1" && f[3] != "0" {
+			return true
+		}
+	}
+	return false
+}
+
 func requireSnapStart(t *testing.T) {
 	t.Helper()
 	requireServer(t)
@@ -121,6 +133,12 @@ func TestSnapStart(t *testing.T) {
 	}
 	if files := snapshotFiles(t, name); len(files) == 0 {
 		t.Errorf("no snapshot files of %s under the data directory", name)
+	}
+	// Disk use is visible: kindling snapshots (root credentials).
+	out, errOut, code := runCLI(t, []string{"KINDLING_ENDPOINT=" + srv.url,
+		"KINDLING_ACCESS_KEY_ID=" + srv.creds.AccessKeyID, "KINDLING_SECRET_ACCESS_KEY=" + srv.creds.SecretAccessKey}, "snapshots")
+	if code != 0 || !snapshotListed(out, name) {
+		t.Errorf("kindling snapshots (exit %d) does not list %s version 1 with its size:\n%s%s", code, name, out, errOut)
 	}
 
 	// Two clones at once.
