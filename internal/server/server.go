@@ -232,6 +232,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.snaps.Resume(ctx); err != nil {
 		log.Warn("SnapStart: resuming pending versions", "err", err)
 	}
+	if s.snaps.Available() {
+		s.snaps.Verify()
+	}
 	// Connections queue on the bound listener until Serve; from here on the
 	// server can take invokes.
 	s.ready.Store(true)
