@@ -326,3 +326,82 @@ func TestSnapStartProcessBackend(t *testing.T) {
 		t.Errorf("the server did not say SnapStart is unavailable")
 	}
 }
+
+// TestSnapStartRestart: snapshots survive a server restart (verified again,
+// then restored), and a version whose snapshot was still being made when
+// the server stopped is made at the next start.
+func TestSnapStartRestart(t *testing.T) {
+	requireSnapStart(t)
+	t.Parallel()
+	dir := filepath.Join(workDir, "snaprestart")
+	s, err := startServer(dir, nil)
+	if err != nil {
+		t.Fatalf("starting a server: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.dumpLog(os.Stderr, 60)
+		}
+	})
+	const name = "e2e-snaprestart"
+	c := s.client()
+	in := createInput(name, fnSpec{code: "snapstart", memory: 512, env: map[string]string{"INIT_FILL_MB": "8", "INIT_SLEEP_MS": "300"}})
+	in.SnapStart = &types.SnapStart{ApplyOn: types.SnapStartApplyOnPublishedVersions}
+	if _, err := c.CreateFunction(ctx(t), in); err != nil {
+		t.Fatalf("CreateFunction: %s", describe(err))
+	}
+	waitActive(t, c, name)
+	publish := func() string {
+		v, err := c.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String(name)})
+		if err != nil {
+			t.Fatalf("PublishVersion: %s", describe(err))
+		}
+		return aws.ToString(v.Version)
+	}
+	v1 := publish()
+	if err := lambda.NewFunctionActiveV2Waiter(c).Wait(ctx(t), &lambda.GetFunctionInput{
+		FunctionName: aws.String(name), Qualifier: aws.String(v1)}, 3*time.Minute); err != nil {
+		t.Fatalf("version %s: %s", v1, describe(err))
+	}
+	// Version 2 differs (a 3 s init), and the server stops while its
+	// snapshot is being made.
+	in.Environment.Variables["INIT_SLEEP_MS"] = "3000"
+	if _, err := c.UpdateFunctionConfiguration(ctx(t), &lambda.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String(name), Environment: in.Environment}); err != nil {
+		t.Fatalf("UpdateFunctionConfiguration: %s", describe(err))
+	}
+	waitUpdated(t, c, name)
+	v2 := publish()
+	if err := s.stop(); err != nil {
+		t.Errorf("stopping: %v", err)
+	}
+
+	s2, err := startServer(dir, nil)
+	if err != nil {
+		t.Fatalf("restarting on the same data dir: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			s2.dumpLog(os.Stderr, 60)
+		}
+		if err := s2.stop(); err != nil {
+			t.Errorf("stopping the restarted server: %v", err)
+		}
+	})
+	c2 := s2.client()
+	if lines := s2.logLinesAbout("resuming the snapshot of a pending version", 5); len(lines) != 1 {
+		t.Errorf("the restarted server should resume version %s's snapshot once; its log says: %q", v2, lines)
+	}
+	for _, v := range []string{v1, v2} {
+		if err := lambda.NewFunctionActiveV2Waiter(c2).Wait(ctx(t), &lambda.GetFunctionInput{
+			FunctionName: aws.String(name), Qualifier: aws.String(v)}, 3*time.Minute); err != nil {
+			t.Fatalf("version %s after the restart: %s", v, describe(err))
+		}
+		var a snapAnswer
+		inv := invokeOn(t, s2, name+":"+v, map[string]string{})
+		inv.decode(t, &a)
+		if !slices.Contains(a.Events, "after-restore") || !strings.Contains(inv.logs, "Restore Duration") {
+			t.Errorf("version %s after the restart did not start by restore: %v\n%s", v, a.Events, inv.logs)
+		}
+	}
+}
