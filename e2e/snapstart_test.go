@@ -149,7 +149,7 @@ func TestSnapStart(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			invs[i] = invoke(t, name+":1", map[string]string{})
+			invs[i] = invoke(t, name+":1", map[string]int{"sleep_ms": 500})
 			invs[i].decode(t, &answers[i])
 		}()
 	}
@@ -264,6 +264,41 @@ func TestSnapStartCorruptSnapshot(t *testing.T) {
 	}
 	if lines := srv.logLinesAbout("snapshot not used", 5); len(lines) == 0 {
 		t.Errorf("the server did not report the unusable snapshot")
+	}
+
+	// The damaged snapshot is replaced: once a new one exists, cold
+	// starts restore again. Two invokes at once, each keeping its
+	// environment busy: the fallback environment serves one, a new one the
+	// other.
+	damaged := filepath.Dir(biggest)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		fresh := false
+		for _, f := range snapshotFiles(t, name) {
+			fresh = fresh || (filepath.Dir(f) != damaged && strings.HasSuffix(f, ".kindling-manifest.json"))
+		}
+		if fresh {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new snapshot of %s 2 minutes after the damaged one was found: %v", name, snapshotFiles(t, name))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	restored := make([]bool, 2)
+	for i := range restored {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var a snapAnswer
+			invoke(t, name+":1", map[string]int{"sleep_ms": 500}).decode(t, &a)
+			restored[i] = slices.Contains(a.Events, "after-restore")
+		}()
+	}
+	wg.Wait()
+	if !restored[0] && !restored[1] {
+		t.Errorf("after the snapshot was remade, no new environment started by restore")
 	}
 }
 

@@ -147,11 +147,15 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.worker = worker.New(worker.Config{
 		Snapshots: images,
-		Logs:      logSink{s.logs},
-		Backend:   s.backend,
-		Region:    cfg.Region,
-		Clock:     clk,
-		MemoryMB:  cfg.WorkerMemoryMB,
+		// A snapshot found damaged (or gone) is replaced; cold starts of
+		// its version run init meanwhile. (s.snaps is set below, before
+		// the server takes invokes.)
+		SnapshotUnusable: func(fn *config.Function, err error) { s.snaps.Remake(fn) },
+		Logs:             logSink{s.logs},
+		Backend:          s.backend,
+		Region:           cfg.Region,
+		Clock:            clk,
+		MemoryMB:         cfg.WorkerMemoryMB,
 		CodeDir: func(key string) (string, error) {
 			c, err := code.Get(key)
 			return c.Dir, err

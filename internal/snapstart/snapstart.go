@@ -117,6 +117,22 @@ func (m *Manager) Prepare(v *config.Function) {
 	}()
 }
 
+// Remake replaces the snapshot of an Active version that could not be used
+// (a piece that does not match its hash, a missing file): the damaged
+// snapshot is deleted at once, so that cold starts meanwhile skip straight
+// to a normal init, and a new one is made in the background. The version
+// stays Active throughout; if making the new one fails, it keeps serving
+// with normal cold starts (and the failure is logged).
+func (m *Manager) Remake(v *config.Function) {
+	if v.Snapshot != "" {
+		if err := m.cfg.Images.Delete(v.Snapshot); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
+			m.cfg.Logger.Warn("SnapStart: deleting an unusable snapshot", "key", v.Snapshot, "err", err)
+		}
+	}
+	m.cfg.Logger.Warn("SnapStart: remaking the snapshot of a version", "function", v.Name, "version", v.Version, "unusable", v.Snapshot)
+	m.Prepare(v)
+}
+
 // Resume prepares every version left Pending by an earlier run.
 func (m *Manager) Resume(ctx context.Context) error {
 	if !m.Available() {
@@ -192,6 +208,14 @@ func (m *Manager) make(v *config.Function) {
 		info, err = m.cfg.Images.Commit(m.ctx, staged, snapshot.Meta{Account: v.Account, Function: v.Name, Version: v.Version})
 		if err == nil {
 			_, err = m.cfg.Versions.UpdateVersion(m.ctx, v.Account, v.Name, v.Version, func(f *config.Function) error {
+				if f.State == config.StateActive {
+					// A remade snapshot (Remake): only the key changes.
+					if f.Snapshot != v.Snapshot {
+						return fmt.Errorf("%w: snapshot replaced meanwhile", errdefs.ErrConflict)
+					}
+					f.Snapshot = info.Key
+					return nil
+				}
 				f.Snapshot = info.Key
 				return f.Apply(config.Event{Kind: config.EvReady})
 			})
@@ -200,7 +224,7 @@ func (m *Manager) make(v *config.Function) {
 				if derr := m.cfg.Images.Delete(info.Key); derr != nil {
 					log.Warn("SnapStart: deleting an orphan snapshot", "key", info.Key, "err", derr)
 				}
-				if errors.Is(err, errdefs.ErrNotFound) || m.ctx.Err() != nil {
+				if errors.Is(err, errdefs.ErrNotFound) || errors.Is(err, errdefs.ErrConflict) || m.ctx.Err() != nil {
 					return
 				}
 				log.Error("SnapStart: recording the snapshot", "err", err)
@@ -220,6 +244,12 @@ func (m *Manager) make(v *config.Function) {
 }
 
 func (m *Manager) fail(v *config.Function, err error) {
+	if v.State == config.StateActive {
+		// A Remake that failed: the version keeps its normal cold starts.
+		m.cfg.Logger.Error("SnapStart: remaking a snapshot failed; the version starts with normal cold starts",
+			"function", v.Name, "version", v.Version, "err", err)
+		return
+	}
 	reason, code := "Kindling could not make the snapshot of this version: "+err.Error(), config.ReasonInternalError
 	var se *worker.SnapshotError
 	if errors.As(err, &se) {

@@ -159,16 +159,7 @@ func TestVersionDeletedWhileSnapshotting(t *testing.T) {
 	m, fv, store := setup(t, w) // the record is gone already
 	m.Prepare(v)
 	<-w.calls
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		m.mu.Lock()
-		n := len(m.inflight)
-		m.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitIdle(t, m)
 	if infos, _ := store.List(); len(infos) != 0 {
 		t.Errorf("snapshot of a deleted version kept: %+v", infos)
 	}
@@ -207,4 +198,58 @@ func TestForgetAndResume(t *testing.T) {
 	if len(infos) != 1 || infos[0].Function != "g" {
 		t.Errorf("after Forget f, snapshots left: %+v", infos)
 	}
+}
+
+func TestRemakeReplacesUnusableSnapshot(t *testing.T) {
+	w := &fakeWorker{calls: make(chan string, 4)}
+	v := pendingVersion("f", "1")
+	m, fv, store := setup(t, w, v)
+	m.Prepare(v)
+	active := waitState(t, fv, "f", "1")
+	old := active.Snapshot
+
+	m.Remake(active)
+	if _, _, err := store.Open(old); !errors.Is(err, snapshot.ErrNotFound) {
+		t.Errorf("the unusable snapshot still opens (%v): Remake must drop it at once", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fv.get("f", "1").Snapshot == old && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := fv.get("f", "1")
+	if got.Snapshot == old || got.State != config.StateActive {
+		t.Fatalf("after Remake: snapshot %q state %s, want a new key and still Active", got.Snapshot, got.State)
+	}
+	if _, release, err := store.Open(got.Snapshot); err != nil {
+		t.Errorf("the remade snapshot does not open: %v", err)
+	} else {
+		release()
+	}
+
+	// A failed remake leaves the version Active (normal cold starts).
+	w.err = errors.New("checkpoint failed")
+	m.Remake(got)
+	<-w.calls // the first Prepare's
+	<-w.calls // the first Remake's
+	<-w.calls // this one
+	waitIdle(t, m)
+	if after := fv.get("f", "1"); after.State != config.StateActive {
+		t.Errorf("a failed remake made the version %s", after.State)
+	}
+}
+
+// waitIdle waits until no snapshot is being made.
+func waitIdle(t *testing.T, m *Manager) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		n := len(m.inflight)
+		m.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("snapshots still being made after 10 s")
 }

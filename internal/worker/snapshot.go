@@ -102,6 +102,12 @@ func (w *Worker) Snapshot(ctx context.Context, fn *config.Function, imageDir str
 	return initDur, nil
 }
 
+// openError is a snapshot that could not be opened: missing, or damaged.
+type openError struct{ err error }
+
+func (e *openError) Error() string { return "open snapshot: " + e.err.Error() }
+func (e *openError) Unwrap() error { return e.err }
+
 func (w *Worker) initReport(env *Environment, line string) {
 	if s := w.cfg.Logs; s != nil {
 		s.Platform(env.fn, env.stream, time.Now(), line+"\n")
@@ -123,7 +129,7 @@ func (w *Worker) restore(ctx context.Context, fn *config.Function, codeDir strin
 	dir, release, err := w.cfg.Snapshots.Open(fn.Snapshot)
 	if err != nil {
 		w.release(fn.MemoryMB)
-		return nil, fmt.Errorf("open snapshot: %w", err)
+		return nil, &openError{err}
 	}
 	id := fmt.Sprintf("%s-%d", w.prefix, w.seq.Add(1))
 	sb, err := restorer.Restore(ctx, w.spec(id, fn, codeDir), dir)

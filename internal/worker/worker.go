@@ -57,6 +57,10 @@ type Config struct {
 	// versions (internal/snapshot). Without it, or on a backend that
 	// cannot restore, every start is a normal cold start.
 	Snapshots SnapshotSource
+	// SnapshotUnusable, when set, is told about a version whose snapshot
+	// could not be opened (missing or damaged) after its cold start fell
+	// back to a normal init; it may replace the snapshot.
+	SnapshotUnusable func(fn *config.Function, err error)
 	// Logger logs the worker's own events.
 	Logger *slog.Logger
 }
@@ -146,6 +150,10 @@ func (w *Worker) Create(ctx context.Context, fn *config.Function) (*Environment,
 		w.restoreFailures.Add(1)
 		w.cfg.Logger.Error("SnapStart: snapshot not used, starting with a normal init",
 			"function", fn.Name, "version", fn.Version, "snapshot", fn.Snapshot, "err", err)
+		var oe *openError
+		if errors.As(err, &oe) && w.cfg.SnapshotUnusable != nil {
+			w.cfg.SnapshotUnusable(fn, err)
+		}
 		env, cerr := w.create(ctx, fn, codeDir, bootstrap, false)
 		if cerr == nil && w.cfg.Logs != nil {
 			w.cfg.Logs.Platform(fn, env.stream, time.Now(),

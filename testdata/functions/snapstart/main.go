@@ -149,7 +149,14 @@ type answer struct {
 	FilledMB    int      `json:"filledMB"`
 }
 
-func handle(ctx context.Context) (answer, error) {
+type event struct {
+	// SleepMS keeps the environment busy that long, so that invokes sent
+	// at once get environments of their own.
+	SleepMS int `json:"sleep_ms"`
+}
+
+func handle(ctx context.Context, ev event) (answer, error) {
+	time.Sleep(time.Duration(ev.SleepMS) * time.Millisecond)
 	record("invoke")
 	mu.Lock()
 	evs := append([]string(nil), events...)
