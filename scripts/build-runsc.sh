@@ -18,12 +18,31 @@
 # committed and the build directory is removed afterwards).
 # BUILD_RUNSC_SECCOMP=plain builds the stub variant instead, as before.
 #
+# Performance patches: every tools/runsc/patches/*.patch (a unified diff
+# against the gvisor.dev/gvisor module's root, -p1) is applied, with the
+# patch command, to copies of the vendored files it names, and the copies
+# replace those files through the same -overlay (both variants). They
+# change only how fast runsc does what it does, never what it allows (see
+# internal/sandbox/gvisor/doc.go, "Start-up cost"); a patch that no longer
+# applies to the pinned gVisor stops the build:
+#   hostmm-lazy-membarrier.patch    membarrier(REGISTER_PRIVATE_EXPEDITED),
+#       an RCU grace period (~5-10 ms) in the init of every runsc process
+#       (CLI, gofer, sandbox, twice each with their re-exec), is made on
+#       first use: only the KVM platform uses it, and registers in New.
+#   cgroup-background-restore.patch  `runsc run`/`create`/`restore` moves
+#       itself back out of the sandbox's cgroups (another grace period, on
+#       cgroup v1) in the background once the sandbox process is started,
+#       while the sandbox starts, instead of after, while the sandbox waits;
+#       it is still back before doing anything else.
+#   stateio-read-parallelism.patch  the pages file of a checkpoint is read
+#       with at most one read per CPU instead of 128 (restore).
+#
 # OUT defaults to /var/lib/kindling/bin/runsc. The build runs once: OUT.stamp
-# records the pinned version, the Go version that built it and the seccomp
-# variant, and a current stamp next to an existing OUT means there is nothing
-# to do (a stamp from before the variant was recorded means a plain build,
-# rebuilt once). The binary is built beside OUT and renamed into place, so a
-# reader never sees half of it.
+# records the pinned version, the Go version that built it, the seccomp
+# variant and a hash of the patches, and a current stamp next to an
+# existing OUT means there is nothing to do (any other stamp, or none,
+# means a rebuild). The binary is built beside OUT and renamed into place,
+# so a reader never sees half of it.
 #
 # Takes about 100 s and 1.5 GB of memory on 2 cores the first time (module
 # download included), plus a few seconds to generate the filters; the module
@@ -46,10 +65,21 @@ version=$(go list -m -f '{{.Version}}' gvisor.dev/gvisor) || die "cannot read th
 gover=$(go env GOVERSION)
 variant=${BUILD_RUNSC_SECCOMP:-precompiled}
 case $variant in
-precompiled) want="gvisor.dev/gvisor $version $gover seccomp=precompiled" ;;
-plain) want="gvisor.dev/gvisor $version $gover" ;;
+precompiled | plain) ;;
 *) die "BUILD_RUNSC_SECCOMP must be precompiled or plain, not $variant" ;;
 esac
+patches=
+for p in "$tools"/patches/*.patch; do
+	[ -f "$p" ] && patches="$patches $p"
+done
+if [ -n "$patches" ]; then
+	command -v patch >/dev/null 2>&1 || die "the patch command is needed (apt-get install patch)"
+	# shellcheck disable=SC2086 # the names are ours, without blanks
+	phash=$(cat $patches | sha256sum | cut -c1-16)
+else
+	phash=none
+fi
+want="gvisor.dev/gvisor $version $gover seccomp=$variant patches=$phash"
 
 current() {
 	[ -x "$OUT" ] && [ -f "$OUT.stamp" ] && [ "$(cat "$OUT.stamp")" = "$want" ]
@@ -80,33 +110,48 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "building runsc from gvisor.dev/gvisor@$version with $gover (seccomp filters: $variant)"
+log "building runsc from gvisor.dev/gvisor@$version with $gover (seccomp filters: $variant, patches: $phash)"
 start=$(date +%s)
 ldflags="-X gvisor.dev/gvisor/runsc/version.version=$version"
-if [ "$variant" = plain ]; then
-	# Static, reproducible paths; the version shows in `runsc --version`.
-	CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" \
-		-o "$tmp" gvisor.dev/gvisor/runsc
-else
-	build=$(mktemp -d "${TMPDIR:-/tmp}/build-runsc.XXXXXX")
-	case $build in *[\"\\]*) die "unusable build directory name $build" ;; esac
-	cp "$tools/go.mod" "$tools/go.sum" "$build/"
-	cp -R "$tools/gen-precompiled" "$build/"
-	cd "$build"
-	go mod vendor || die "go mod vendor failed"
-	stub="$build/vendor/gvisor.dev/gvisor/runsc/boot/filter/filter_precompiled.go"
+build=$(mktemp -d "${TMPDIR:-/tmp}/build-runsc.XXXXXX")
+case $build in *[\"\\]*) die "unusable build directory name $build" ;; esac
+cp "$tools/go.mod" "$tools/go.sum" "$build/"
+cp -R "$tools/gen-precompiled" "$build/"
+cd "$build"
+go mod vendor || die "go mod vendor failed"
+gvisor="$build/vendor/gvisor.dev/gvisor"
+# overlay.json's entries, "vendored file":"replacement", comma-separated.
+entries=
+add() { entries="$entries${entries:+,}\"$1\":\"$2\""; }
+for p in $patches; do
+	for f in $(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$p"); do
+		case $f in *..* | /*) die "$p: unexpected path $f" ;; esac
+		[ -f "$gvisor/$f" ] || die "$p: $f is not in the pinned gVisor"
+		[ -f "$build/patched/$f" ] && continue
+		mkdir -p "$(dirname "$build/patched/$f")"
+		cp "$gvisor/$f" "$build/patched/$f"
+		add "$gvisor/$f" "$build/patched/$f"
+	done
+	patch -p1 --batch --forward --silent -d "$build/patched" -i "$p" ||
+		die "$(basename "$p") does not apply to gvisor.dev/gvisor@$version"
+done
+printf '{"Replace":{%s}}\n' "$entries" >"$build/overlay.json"
+if [ "$variant" = precompiled ]; then
+	stub="$gvisor/runsc/boot/filter/filter_precompiled.go"
 	[ -f "$stub" ] || die "$stub not found: the pinned gVisor changed its layout"
-	CGO_ENABLED=0 go build -trimpath -o "$build/gen-precompiled.bin" ./gen-precompiled ||
+	CGO_ENABLED=0 go build -trimpath -overlay "$build/overlay.json" -o "$build/gen-precompiled.bin" ./gen-precompiled ||
 		die "cannot build gen-precompiled"
 	gen=$(date +%s)
 	"$build/gen-precompiled.bin" -o "$build/filter_precompiled.go" ||
 		die "gen-precompiled failed (BUILD_RUNSC_SECCOMP=plain builds without precompiled filters)"
 	log "generated the seccomp filters in $(($(date +%s) - gen)) s"
-	printf '{"Replace":{"%s":"%s"}}\n' "$stub" "$build/filter_precompiled.go" >"$build/overlay.json"
-	CGO_ENABLED=0 go build -trimpath -overlay "$build/overlay.json" -ldflags "$ldflags" \
-		-o "$tmp" gvisor.dev/gvisor/runsc
-	cd "$tools"
+	add "$stub" "$build/filter_precompiled.go"
+	printf '{"Replace":{%s}}\n' "$entries" >"$build/overlay.json"
 fi
+# Static, reproducible paths; the version shows in `runsc --version`.
+CGO_ENABLED=0 go build -trimpath -overlay "$build/overlay.json" -ldflags "$ldflags" \
+	-o "$tmp" gvisor.dev/gvisor/runsc || die "go build failed"
+cd "$tools"
 "$tmp" --version >/dev/null || die "the built runsc does not run"
 mv -f "$tmp" "$OUT"
 cleanup

@@ -173,6 +173,12 @@ func (m *Manager) RetireFunction(fn *config.Function) {
 
 // evictIdle destroys least recently used idle environments until mb of
 // memory is free or none are left; it reports whether it freed any.
+// EvictIdle destroys the longest-idle environments (never pinned ones)
+// until at least mb MB are freed, for work that needs a worker's memory
+// outside an invocation (a SnapStart snapshot being made). It reports
+// whether it destroyed any.
+func (m *Manager) EvictIdle(mb int) bool { return m.evictIdle(mb) }
+
 func (m *Manager) evictIdle(mb int) bool {
 	m.mu.Lock()
 	var idle []*Entry

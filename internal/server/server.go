@@ -162,7 +162,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		},
 		Logger: log,
 	})
-	s.snaps = snapstart.New(snapstart.Config{Worker: s.worker, Images: images, Versions: functions, Logger: log})
+	s.snaps = snapstart.New(snapstart.Config{Worker: s.worker, Images: images, Versions: functions, Logger: log,
+		MakeRoom: func(mb int) bool { return s.assign.EvictIdle(mb) }}) // s.assign is set below
 	if !s.snaps.Available() {
 		log.Info("SnapStart: the " + s.backend.Name() + " sandbox backend cannot checkpoint; versions published with SnapStart get OptimizationStatus Off")
 	}

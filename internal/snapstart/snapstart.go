@@ -61,6 +61,10 @@ type Config struct {
 	Worker   Snapshotter
 	Images   Images
 	Versions Versions
+	// MakeRoom, when set, frees mb MB of the worker's memory by destroying
+	// idle environments (assignment.Manager.EvictIdle) when a snapshot
+	// finds the worker full; it reports whether it freed anything.
+	MakeRoom func(mb int) bool
 	Logger   *slog.Logger
 }
 
@@ -203,6 +207,9 @@ func (m *Manager) make(v *config.Function) {
 		return
 	}
 	initDur, err := m.cfg.Worker.Snapshot(m.ctx, v, staged)
+	if errors.Is(err, errdefs.ErrUnavailable) && m.cfg.MakeRoom != nil && m.cfg.MakeRoom(v.MemoryMB) {
+		initDur, err = m.cfg.Worker.Snapshot(m.ctx, v, staged)
+	}
 	if err == nil {
 		var info snapshot.Info
 		info, err = m.cfg.Images.Commit(m.ctx, staged, snapshot.Meta{Account: v.Account, Function: v.Name, Version: v.Version})

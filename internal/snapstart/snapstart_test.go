@@ -20,6 +20,7 @@ import (
 // fails with err.
 type fakeWorker struct {
 	err   error
+	full  int // the first full calls fail: no memory left
 	calls chan string
 }
 
@@ -27,6 +28,10 @@ func (w *fakeWorker) CanSnapshot() bool { return true }
 
 func (w *fakeWorker) Snapshot(ctx context.Context, fn *config.Function, dir string) (time.Duration, error) {
 	w.calls <- fn.Version
+	if w.full > 0 {
+		w.full--
+		return 0, fmt.Errorf("worker memory exhausted: %w", errdefs.ErrUnavailable)
+	}
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -252,4 +257,28 @@ func waitIdle(t *testing.T, m *Manager) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatal("snapshots still being made after 10 s")
+}
+
+func TestSnapshotMakesRoomOnAFullWorker(t *testing.T) {
+	w := &fakeWorker{calls: make(chan string, 4), full: 1}
+	v := pendingVersion("f", "1")
+	v.MemoryMB = 1769
+	m, fv, _ := setup(t, w, v)
+	var asked []int
+	var mu sync.Mutex
+	m.cfg.MakeRoom = func(mb int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, mb)
+		return true
+	}
+	m.Prepare(v)
+	if got := waitState(t, fv, "f", "1"); got.State != config.StateActive {
+		t.Errorf("a full worker that made room: version %s (%s)", got.State, got.StateReason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 || asked[0] != 1769 {
+		t.Errorf("MakeRoom calls %v, want one for 1769 MB", asked)
+	}
 }

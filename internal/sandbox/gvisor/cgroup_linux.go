@@ -85,23 +85,46 @@ const functionCgroup = "function"
 // setCPU applies the CPU limits of a started sandbox of memoryMB whose
 // sentry is sentryPid: sandboxQuota on its cpu cgroup (every host process
 // of the sandbox), cpuQuota on the child functionCgroup, into which it
-// moves the systrap stubs. Every stub after the first is cloned from the
-// first one (systrap's source subprocess), so once that one is in the child
-// the stubs made later are born there; the loop catches stubs cloned while
-// it ran. The sentry and the gofer stay in the parent.
+// moves the systrap stubs (setFunctionCPU).
 func (c *cgroups) setCPU(id string, memoryMB, cpus, sentryPid int) error {
+	if err := c.setSandboxCPU(id, memoryMB, cpus); err != nil {
+		return err
+	}
+	return c.setFunctionCPU(id, memoryMB, cpus, sentryPid)
+}
+
+// setSandboxCPU sets sandboxQuota on sandbox id's cpu cgroup.
+func (c *cgroups) setSandboxCPU(id string, memoryMB, cpus int) error {
+	dir := filepath.Join(c.cpu, c.parent, id)
+	for _, w := range []struct{ file, v string }{
+		{"cpu.cfs_period_us", strconv.Itoa(cpuPeriod)},
+		{"cpu.cfs_quota_us", strconv.FormatInt(sandboxQuota(memoryMB, cpus), 10)},
+	} {
+		if err := writeFile(filepath.Join(dir, w.file), w.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setFunctionCPU sets cpuQuota on the child functionCgroup of sandbox id's
+// cpu cgroup (made here) and moves the systrap stubs into it. Every stub
+// after the first is cloned from the first one (systrap's source
+// subprocess), so once that one is in the child the stubs made later are
+// born there; the loop catches stubs cloned while it ran. The sentry and
+// the gofer stay in the parent. The parent's quota, if set, must be at
+// least cpuQuota (sandboxQuota is).
+func (c *cgroups) setFunctionCPU(id string, memoryMB, cpus, sentryPid int) error {
 	dir := filepath.Join(c.cpu, c.parent, id)
 	fn := filepath.Join(dir, functionCgroup)
 	if err := os.Mkdir(fn, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	for _, w := range []struct{ dir, file, v string }{
-		{dir, "cpu.cfs_period_us", strconv.Itoa(cpuPeriod)},
-		{dir, "cpu.cfs_quota_us", strconv.FormatInt(sandboxQuota(memoryMB, cpus), 10)},
-		{fn, "cpu.cfs_period_us", strconv.Itoa(cpuPeriod)},
-		{fn, "cpu.cfs_quota_us", strconv.FormatInt(cpuQuota(memoryMB, cpus), 10)},
+	for _, w := range []struct{ file, v string }{
+		{"cpu.cfs_period_us", strconv.Itoa(cpuPeriod)},
+		{"cpu.cfs_quota_us", strconv.FormatInt(cpuQuota(memoryMB, cpus), 10)},
 	} {
-		if err := writeFile(filepath.Join(w.dir, w.file), w.v); err != nil {
+		if err := writeFile(filepath.Join(fn, w.file), w.v); err != nil {
 			return err
 		}
 	}

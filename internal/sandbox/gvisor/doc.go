@@ -55,7 +55,7 @@
 // descriptor, now connected to a fresh socketpair of the restoring worker.
 // TestCheckpointRestore shows it with the probe agent: checkpoint ~60 ms,
 // the old channel reads EOF, and each of two clones restored from one image
-// answers on its own new channel (~200 ms after Restore began) with the
+// answers on its own new channel (~110-120 ms after Restore began) with the
 // memory and /tmp it had. Alternatives: an agent dialling out to a
 // bind-mounted host socket (--host-uds=open) checkpoints too (tried: the
 // connection is dropped at save and the agent must redial), but needs a
@@ -88,12 +88,20 @@
 // A restored sandbox gets the memory limit from its spec (runsc creates
 // its cgroups as for Create) and the CPU quotas once runsc restore returns,
 // the stubs moved into the function cgroup as after Create: the restore
-// itself runs at full speed, like a sandbox's start.
+// itself runs at full speed, like a sandbox's start. With --background one
+// part of the restore goes on after runsc restore returns, the loading of
+// the memory: the function's quota (and the stubs' move) comes at once, the
+// sandbox's quota, which bounds the sentry, once the sentry has closed the
+// pages file (loading done; polled every 5 ms in /proc/<sentry>/fd, at most
+// 2 s). Under a 512 MB function's sandbox quota the loading of a 256 MiB
+// image stretched over CFS periods and the first response took ~360 ms
+// instead of ~190.
 //
 // A restore has two halves of similar cost: making the sandbox (the
 // sandbox and gofer processes, their namespaces, seccomp, mounts: what
-// `runsc create` does, ~100-130 ms here) and restoring into it (loading the
-// kernel's state, ~100 ms). Backend.Restore does both with one runsc
+// `runsc create` does, ~70-80 ms here since the patches of "Start-up
+// cost", ~100-130 before) and restoring into it (loading the kernel's
+// state, ~75 ms). Backend.Restore does both with one runsc
 // command. Backend.Prepare does the first half ahead of time (a Prepared
 // holds an idle sandbox with its channel and memory limit, running
 // nothing) and (*Prepared).Restore the second, with `runsc restore` on the
@@ -101,33 +109,107 @@
 // can keep one prepared.
 //
 // Measured (BenchmarkRestore, 2-CPU VM, image in the page cache, probe
-// filled with random bytes, medians of 10, time from the call to the
-// probe's answer to a read of 8 pages spread over that memory; runs vary by
-// ±20 ms):
+// filled with random bytes, sandbox of 512 MB, medians of 7-10, time from
+// the call to the probe's answer to a read of 8 pages spread over that
+// memory; the machine is shared and runs vary by ±20-30 ms: the --background
+// rows before and with the patches come from the same runs, the runsc
+// binaries swapped):
 //
-//	                                     64 MiB   256 MiB   (1 MiB)
+//	                                     64 MiB   256 MiB   1 MiB
+//	before this runsc's patches (see "Start-up cost"):
 //	Restore, flate (runsc's default)     245-280  330-340   240
 //	Restore, none                        234-277  291-294   260
-//	Restore, none --background           229-252  295-352   227
-//	Prepared.Restore, flate              138      227
-//	Prepared.Restore, none --background  131-135  235
+//	Restore, none --background           175-218  251-305   160-227
+//	Prepared.Restore, none --background  111-135  160-235   75-83
 //	  same with --direct (O_DIRECT)      151      348
+//	with them (the default build):
+//	Restore, none --background           107-152  166-206   95-120
+//	  of which Restore's return          106-150  125-148
+//	Prepared.Restore, none --background  70-104   124-177   57-73
 //
-// The fixed part dominates: ~225 ms even for 1 MiB of memory, ~135 ms
-// after Prepare, of which the kernel state's load is ~40-50 ms and the
-// sentry's platform and seccomp set-up ~20 ms. What grows with the image is
-// not the copy on the critical path (--background takes it off) but CPU
-// contention on this 2-CPU machine: this gVisor loads pages with 128
-// parallel reads (stateio.pagesFileFDDefaultMaxParallel), whose copying
-// starves the thread loading the kernel's state (136 ms instead of ~50 for
-// 256 MiB, the end of page loading and of the kernel load coinciding in
-// runsc's debug log). There is no flag for that; on more CPUs, or with a
-// runsc whose page loader is bounded by the CPU count, the restore no
-// longer grows with the image. flate costs the same on random bytes (it
-// stores incompressible blocks as they are) but must decompress real
+// The fixed part dominates less than it did: ~110-150 ms for 64 MiB, ~75
+// ms after Prepare, of which the kernel state's load is ~35-45 ms and the
+// sentry's platform and seccomp set-up ~10 ms; before the patches every
+// runsc process waited for an RCU grace period at start (twice each, with
+// its re-exec) and the sandbox waited for `runsc restore` to move itself
+// back out of the sandbox's cgroups (see "Start-up cost"). What grows with
+// the image is the page loading on this 2-CPU machine. The pinned gVisor
+// loads pages with 128 parallel reads (stateio's
+// pagesFileFDDefaultMaxParallel), whose copying starved the thread loading
+// the kernel's state (~100-136 ms instead of ~35-50 for 256 MiB, the end of
+// page loading and of the kernel load coinciding in runsc's debug log);
+// the build caps it at the CPU count (tools/runsc/patches/
+// stateio-read-parallelism.patch): the kernel load takes 33-45 ms at any
+// size and Restore returns ~15-25 ms later for 256 MiB than for 64, but the
+// first touches of the probe then wait for pages still loading, ~40-50 ms
+// more. 256 MiB takes 1.3-1.6x of 64 MiB (before: 1.3-1.4x, with the fixed
+// part ~90 ms larger): 50-65 ms more in absolute terms against 55-90
+// before. 2 and 4 reads per CPU measured no better (the kernel load is
+// starved again: Restore returns only when the loading is done), nor did
+// 64 KiB reads instead of 256 KiB. flate costs the same on random bytes
+// (it stores incompressible blocks as they are) but must decompress real
 // memory whole before anything runs, and checkpoints slower (2.4 s against
 // 2.0 s for 256 MiB); --direct reads from the disk instead of the page
 // cache and makes the first faults wait.
+//
+// # Start-up cost
+//
+// `runsc run` (and restore, and create) is several processes: the CLI,
+// which forks the gofer and the sandbox; each of those re-executes runsc
+// once set up (namespaces, chroot, capabilities); the sandbox's sentry then
+// builds its kernel and platform and waits for the CLI's StartRoot or
+// Restore. runsc's debug log (--debug --debug-log=DIR/, KINDLING_GVISOR_
+// RUNSC_FLAGS in the tests) showed, in a create of ~135 ms:
+//
+//   - ~9 ms in every runsc process's init (each start and re-exec: five
+//     per sandbox, three of them one after the other on the sandbox's
+//     critical path): gVisor's pkg/sentry/hostmm registers the process for
+//     membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which for a
+//     multi-threaded process (a Go program by then) waits for an RCU grace
+//     period, although only the KVM platform uses that barrier.
+//     tools/runsc/patches/hostmm-lazy-membarrier.patch registers on first
+//     use instead (KVM's New asks for it before the sandbox's seccomp
+//     filters). `runsc --version`: 19 ms -> 6 ms.
+//   - 11-15 ms in the CLI after the sandbox had started: runsc creates and
+//     joins the sandbox's cgroups before forking the gofer and the sandbox
+//     (they are born inside), then moves itself back out once the sandbox
+//     has set up; on cgroup v1 the first cgroup.procs write after a quiet
+//     spell waits for an RCU grace period (cgroup_threadgroup_rwsem), and
+//     the sentry, ready, waited for the CLI's StartRoot behind it.
+//     tools/runsc/patches/cgroup-background-restore.patch starts that move
+//     in the background as soon as the sandbox process is started, so that
+//     it overlaps the sandbox's own start, and the CLI still waits for it
+//     before going on (saving its state, StartRoot). A first version that
+//     did not wait let the CLI write its state files from inside the
+//     sandbox's memory cgroup: their page cache was charged to the sandbox
+//     and the conformance suite's MemoryLimit case saw the peak usage a
+//     page or two above the limit. The join itself (~10 ms when no other
+//     cgroup move happened in the last few ms) stays: it is what puts the
+//     sandbox's every allocation under its memory limit. Moving the CLI
+//     into the cgroups from the backend just after its start, so that the
+//     grace period overlaps its exec, measured no better (the move and the
+//     CLI's own start contend).
+//
+// Measured by BenchmarkCreate (Create until the probe's handshake, 256 MB,
+// medians of 15, same runs): 133-147 ms before, 111-123 ms with the
+// hostmm patch, 92-94 ms without the cgroup one, 75-81 ms with both.
+// End to end (same runs, the runsc binaries swapped): the cold start
+// (e2e BenchmarkGVisorColdStart/mem1769, aws-lambda-go echo, create to
+// first response, p50 of 40 samples) 166 ms (two runs) -> 106-130 ms
+// (four runs, 107 typical; process backend: 10-20 ms); the SnapStart restore (BenchmarkSnapStartRestore/vs-cold,
+// 64 MiB filled at init, first response of a restored version, 7 samples)
+// 265 ms -> 195 ms. Measured and left: -ldflags=-s -w (the binary's size
+// is not its start cost: no change). Not applicable: GOGC or GOMAXPROCS
+// from the environment (runsc starts the sandbox and the gofer with an
+// empty one; the sentry sets GOMAXPROCS itself). Not touched, because they are
+// defences or the spec's meaning: seccomp (the sentry's precompiled
+// filters, the gofer's, built at each start in ~3-5 ms off the critical
+// path, and the OCI profile, ~3 ms at StartRoot), the network namespace,
+// the chroot and the re-execs. What remains of a create, ~60-80 ms: ~8 ms
+// of CLI start and cgroup set-up, ~10 ms of cgroup join, two execs of
+// runsc for the sandbox (~4 ms and ~7 ms), ~20-25 ms of sentry set-up
+// (kernel, platform, seccomp), ~10 ms for StartRoot (mounts through the
+// gofer, the agent's exec, the OCI seccomp filter).
 //
 // # CPU
 //
@@ -180,8 +262,9 @@
 // reaped by init, seconds here) and the state directory. Checkpoint lifts
 // the CPU quotas while the sentry saves itself. Restore is `runsc restore`
 // instead of `runsc run`; Prepare is `runsc create`, and Prepared.Restore
-// `runsc restore` on that container; both set the CPU quotas afterwards
-// (see "Checkpoint and restore"). Reap kills and removes
+// `runsc restore` on that container; both set the CPU quotas afterwards,
+// the sandbox's once the memory is loaded (see "Checkpoint and restore"),
+// unless Checkpoint or Destroy came first. Reap kills and removes
 // every cgroup under the parent (the function children first, which runsc
 // does not know), then deletes every container in runsc's root and empties
 // StateDir.

@@ -2,6 +2,7 @@ package gvisor
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,10 +26,12 @@ import (
 
 // Test environment: envRequired turns the skips for a missing runsc or root
 // into failures (set it in CI, where runsc is built first); envFlags adds
-// global runsc flags, space-separated (e.g. "--debug --debug-log=/tmp/r/").
+// global runsc flags, space-separated (e.g. "--debug --debug-log=/tmp/r/");
+// envRunsc names another runsc binary than DefaultRunsc (to compare builds).
 const (
 	envRequired = "KINDLING_GVISOR_REQUIRED"
 	envFlags    = "KINDLING_GVISOR_RUNSC_FLAGS"
+	envRunsc    = "KINDLING_GVISOR_RUNSC"
 )
 
 // testEnv returns the backend configuration of one test, the same for every
@@ -44,8 +47,9 @@ func testEnv(t testing.TB, agent string) Config {
 	if os.Geteuid() != 0 {
 		skip("the gvisor backend needs root (runsc as root): run the tests as root")
 	}
-	if !isExecutable(DefaultRunsc) {
-		skip("runsc missing at %s: build it with scripts/build-runsc.sh (set %s=1 to fail instead)", DefaultRunsc, envRequired)
+	runscPath := cmp.Or(os.Getenv(envRunsc), DefaultRunsc)
+	if !isExecutable(runscPath) {
+		skip("runsc missing at %s: build it with scripts/build-runsc.sh (set %s=1 to fail instead)", runscPath, envRequired)
 	}
 	if _, err := detectCgroups("x"); err != nil {
 		skip("%v", err)
@@ -60,6 +64,7 @@ func testEnv(t testing.TB, agent string) Config {
 	}
 	envSeq++
 	c := Config{
+		Runsc:        runscPath,
 		AgentPath:    agent,
 		StateDir:     filepath.Join(t.TempDir(), "sandboxes"),
 		CgroupParent: fmt.Sprintf("kindling-gvisor-test-%d-%d", os.Getpid(), envSeq),
@@ -211,6 +216,27 @@ func TestCheckpointRestore(t *testing.T) {
 		}
 		if r := c.do(t, probeproto.Command{Op: "alloc", MB: 8}); !r.OK {
 			t.Errorf("clone %d: alloc after restore: %+v", i, r)
+		}
+		// Both CPU quotas are in place once the memory is loaded (the
+		// sandbox's waits for that: limitRestored).
+		cpuDir := filepath.Join(b.cg.cpu, b.cg.parent, rspec.ID)
+		want := map[string]int64{
+			filepath.Join(cpuDir, "cpu.cfs_quota_us"):                 sandboxQuota(rspec.MemoryMB, b.cpus),
+			filepath.Join(cpuDir, functionCgroup, "cpu.cfs_quota_us"): cpuQuota(rspec.MemoryMB, b.cpus),
+		}
+		for f, q := range want {
+			deadline := time.Now().Add(pagesLoadTimeout + time.Second)
+			for {
+				got, err := os.ReadFile(f)
+				if err == nil && strings.TrimSpace(string(got)) == fmt.Sprint(q) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("clone %d: %s = %q (%v), want %d", i, f, got, err, q)
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 	}
 }

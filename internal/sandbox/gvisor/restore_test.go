@@ -251,7 +251,7 @@ func BenchmarkRestore(b *testing.B) {
 				be.direct = strings.Contains(m.name, "direct")
 				newSpec := func() sandbox.Spec {
 					seq++
-					return sandbox.Spec{ID: fmt.Sprintf("bench-%d-%d", os.Getpid(), seq), CodeDir: b.TempDir(), MemoryMB: 512, EphemeralMB: 64}
+					return sandbox.Spec{ID: fmt.Sprintf("bench-%d-%d", os.Getpid(), seq), CodeDir: b.TempDir(), MemoryMB: restoreMemoryMB(), EphemeralMB: 64}
 				}
 				img := filepath.Join(b.TempDir(), "image")
 				start := time.Now()
@@ -334,4 +334,13 @@ func restoreSizes() []int {
 		}
 	}
 	return sizes
+}
+
+// restoreMemoryMB is the MemoryMB of BenchmarkRestore's sandboxes: 512, or
+// KINDLING_BENCH_RESTORE_MEMORY_MB (the CPU quotas follow it).
+func restoreMemoryMB() int {
+	if n, err := strconv.Atoi(os.Getenv("KINDLING_BENCH_RESTORE_MEMORY_MB")); err == nil && n >= minMemoryMB {
+		return n
+	}
+	return 512
 }

@@ -46,9 +46,12 @@ type Sandbox struct {
 	// drained is closed once the diagnostics pipe reached EOF.
 	drained chan struct{}
 
-	mu         sync.Mutex // guards destroyed, destroyErr; held for all of Destroy
+	mu         sync.Mutex // guards destroyed, destroyErr, checkpointed; held for all of Destroy and Checkpoint
 	destroyed  bool
 	destroyErr error
+	// checkpointed is set by Checkpoint: a restored sandbox's pending
+	// sandbox quota (limitWhenLoaded) is Checkpoint's business then.
+	checkpointed bool
 }
 
 var (
@@ -192,6 +195,7 @@ func (s *Sandbox) Checkpoint(ctx context.Context, imageDir string) error {
 	if err := os.MkdirAll(imageDir, 0o700); err != nil {
 		return err
 	}
+	s.checkpointed = true
 	// The sentry saves itself inside the sandbox's cgroups: lift the CPU
 	// quota meanwhile (a 256 MB function's 14% of a CPU made a 16 MiB
 	// checkpoint take 400 ms instead of ~100 ms).
