@@ -19,8 +19,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,13 +148,29 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	benchFunction(b, c, name)
 	url, hc := echoServer(b)
 	sc := sdkEchoClient(b)
+	// The AWS Runtime Interface Emulator running the same function
+	// directly, when KINDLING_BENCH_RIE names it: the SDK's Invoke against
+	// it (its endpoint has Invoke's path, function "function").
+	var rie *lambda.Client
+	if p := os.Getenv(envRIE); p != "" {
+		rieURL := startRIE(b, p)
+		rie = lambda.New(lambda.Options{
+			Region:           region,
+			BaseEndpoint:     aws.String(strings.TrimSuffix(rieURL, "/2015-03-31/functions/function/invocations")),
+			Credentials:      credentials.NewStaticCredentialsProvider(srv.creds.AccessKeyID, srv.creds.SecretAccessKey, ""),
+			RetryMaxAttempts: 1,
+		})
+	}
 	for range 200 { // warm up every path and the environment
 		invokeOnce(b, c, name, false)
 		invokeOnce(b, sc, name, false)
 		echoOnce(b, hc, url)
+		if rie != nil {
+			invokeOnce(b, rie, "function", false)
+		}
 	}
 	const rounds, perRound = 20, 250
-	var inv, echo, sdkEcho []time.Duration
+	var inv, echo, sdkEcho, rieSDK []time.Duration
 	b.ResetTimer()
 	for range b.N {
 		for range rounds {
@@ -171,6 +189,14 @@ func BenchmarkWarmInvoke(b *testing.B) {
 				invokeOnce(b, c, name, false)
 				inv = append(inv, time.Since(t))
 			}
+			for range perRound / 5 {
+				if rie == nil {
+					break
+				}
+				t := time.Now()
+				invokeOnce(b, rie, "function", false)
+				rieSDK = append(rieSDK, time.Since(t))
+			}
 		}
 	}
 	b.StopTimer()
@@ -187,6 +213,12 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	b.Logf("warm invoke p50 %.0f us p99 %.0f us; loopback echo p50 %.0f us p99 %.0f us; ratio %.2fx; "+
 		"the SDK's Invoke against a loopback echo p50 %.0f us, ratio %.2fx (%d samples each)",
 		us(ip50), us(ip99), us(ep50), us(ep99), float64(ip50)/float64(ep50), us(sp50), float64(ip50)/float64(sp50), len(inv))
+	if len(rieSDK) > 0 {
+		r := percentile(rieSDK, .5)
+		b.ReportMetric(us(r), "rie-sdk-p50-us")
+		b.Logf("the SDK's Invoke against aws-lambda-rie running the echo function: p50 %.0f us = %.2fx the loopback echo, %.2fx the SDK's echo; Kindling is %.2fx it",
+			us(r), float64(r)/float64(ep50), float64(r)/float64(sp50), float64(ip50)/float64(r))
+	}
 }
 
 // BenchmarkWarmThroughput measures warm invokes per second with 8
