@@ -359,6 +359,12 @@ func (s *Server) Serve() error {
 // Close stops serving, destroys every sandbox and stops NATS.
 func (s *Server) Close() error {
 	s.ready.Store(false)
+	if s.snaps != nil {
+		// First: snapshots under way stop at once (their versions stay
+		// Pending and are resumed at the next start) rather than finish
+		// while connections drain.
+		s.snaps.Close()
+	}
 	var errs []error
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -376,11 +382,6 @@ func (s *Server) Close() error {
 		// Before the assignment service: events being run are left
 		// unacknowledged and run again at the next start.
 		s.async.close()
-	}
-	if s.snaps != nil {
-		// Snapshots under way stop; their versions stay Pending and are
-		// resumed at the next start.
-		s.snaps.Close()
 	}
 	if s.assign != nil {
 		s.assign.Close()
