@@ -337,7 +337,9 @@ func (a *agent) handle(f agentproto.Frame) error {
 		}
 		if m.Snapshot {
 			cb.OnCheckpoint = a.onCheckpoint
-			cb.OnRestoreError = a.onRestoreError
+			// A restore error travels as an init error of the restored
+			// environment.
+			cb.OnRestoreError = a.onInitError
 		}
 		a.api = runtimeapi.New(cb)
 		a.srv.Handler = a.api.Handler()
@@ -487,9 +489,7 @@ func (a *agent) onFirstNext() {
 		return
 	}
 	defer a.cbs.Done()
-	a.procMu.Lock()
-	init := time.Since(a.initFrom)
-	a.procMu.Unlock()
+	init := a.initElapsed()
 	a.drainLogs()
 	if err := a.send(agentproto.TypeReady, agentproto.ReadyMeta{InitNanos: init.Nanoseconds()}, nil); err != nil {
 		a.logf("sending ready: %v", err)
@@ -507,6 +507,14 @@ func (a *agent) onInitError(errType string, body []byte) {
 	}
 }
 
+// initElapsed is the time since init began (the runtime's start, or the
+// arrival of Restored).
+func (a *agent) initElapsed() time.Duration {
+	a.procMu.Lock()
+	defer a.procMu.Unlock()
+	return time.Since(a.initFrom)
+}
+
 // onCheckpoint sends Checkpoint after the runtime's output, and holds every
 // further send back until Restored.
 func (a *agent) onCheckpoint(hooks bool) {
@@ -514,24 +522,11 @@ func (a *agent) onCheckpoint(hooks bool) {
 		return
 	}
 	defer a.cbs.Done()
-	a.procMu.Lock()
-	init := time.Since(a.initFrom)
-	a.procMu.Unlock()
+	init := a.initElapsed()
 	a.drainLogs()
 	m := agentproto.CheckpointMeta{InitNanos: init.Nanoseconds(), Hooks: hooks}
 	if err := a.sendFrame(agentproto.TypeCheckpoint, m, nil, true); err != nil {
 		a.logf("sending checkpoint: %v", err)
-	}
-}
-
-func (a *agent) onRestoreError(errType string, body []byte) {
-	if !a.enterCallback() {
-		return
-	}
-	defer a.cbs.Done()
-	a.drainLogs()
-	if err := a.send(agentproto.TypeInitError, agentproto.ErrorMeta{ErrorType: errType}, body); err != nil {
-		a.logf("sending restore error: %v", err)
 	}
 }
 

@@ -87,15 +87,10 @@ func (e *Environment) LogStream() string { return e.stream }
 
 // start reads the agent's handshake and tells it to start the runtime.
 func (e *Environment) start(bootstrap string) error {
-	conn := e.sb.Conn()
-	if err := agentproto.ReadHandshake(conn); err != nil {
+	if err := agentproto.ReadHandshake(e.sb.Conn()); err != nil {
 		return fmt.Errorf("agent handshake: %w", err)
 	}
-	e.enc = agentproto.NewEncoder(conn)
-	go e.readLoop(agentproto.NewDecoder(conn))
-	e.mu.Lock()
-	e.started = time.Now()
-	e.mu.Unlock()
+	e.attach(time.Now())
 	initType := "on-demand"
 	if e.snapshot {
 		initType = "snap-start"
@@ -107,6 +102,18 @@ func (e *Environment) start(bootstrap string) error {
 		Dir:      "/var/task",
 		Snapshot: e.snapshot,
 	}, nil)
+}
+
+// attach starts talking agentproto on the sandbox's channel: the encoder
+// and the reader goroutine. started is when the environment's init (or
+// restore) began.
+func (e *Environment) attach(started time.Time) {
+	conn := e.sb.Conn()
+	e.enc = agentproto.NewEncoder(conn)
+	go e.readLoop(agentproto.NewDecoder(conn))
+	e.mu.Lock()
+	e.started = started
+	e.mu.Unlock()
 }
 
 func (e *Environment) send(t agentproto.Type, meta any, body []byte) error {

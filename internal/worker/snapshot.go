@@ -147,12 +147,7 @@ func (w *Worker) restore(ctx context.Context, fn *config.Function, codeDir strin
 	if _, err := rand.Read(seed); err != nil {
 		panic(err) // crypto/rand never fails on Linux
 	}
-	conn := sb.Conn()
-	env.enc = agentproto.NewEncoder(conn)
-	go env.readLoop(agentproto.NewDecoder(conn))
-	env.mu.Lock()
-	env.started = begin
-	env.mu.Unlock()
+	env.attach(begin) // no handshake: the restored agent goes on where it was
 	if err := env.send(agentproto.TypeRestored, agentproto.RestoredMeta{Seed: seed}, nil); err != nil {
 		env.Destroy()
 		return nil, errors.Join(errors.New("restored agent unreachable"), err)
