@@ -36,7 +36,12 @@
 #       while the sandbox starts, instead of after, while the sandbox waits;
 #       it is still back before doing anything else.
 #   stateio-read-parallelism.patch  the pages file of a checkpoint is read
-#       with at most one read per CPU instead of 128 (restore).
+#       with at most one read per CPU but one (at least one) instead of 128
+#       (restore): the application keeps a CPU while memory loads.
+#   mm-async-load-map-unit.patch  while a restored sandbox's memory is still
+#       loading, a fault maps (and waits for) 256 KiB, one read of the pages
+#       file, instead of 32 MiB: the first response of a restored function
+#       no longer waits longer the larger its memory.
 #   systrap-seccomp-notify-enoent.patch  a fix, not a speed-up: systrap
 #       retries SECCOMP_IOCTL_NOTIF_RECV on ENOENT (a notification withdrawn
 #       because its task was interrupted, as the cgroup freezer does) like
