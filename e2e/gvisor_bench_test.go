@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -66,6 +67,14 @@ const envRIE = "KINDLING_BENCH_RIE"
 // envIdle is the number of idle sandboxes of BenchmarkGVisorIdle.
 const envIdle = "KINDLING_BENCH_IDLE"
 
+// envBenchRunsc names another runsc binary for the gvisor servers of the
+// benchmarks (to compare builds); envIdleHold keeps BenchmarkGVisorIdle's
+// sandboxes that many more seconds after measuring (to look at them).
+const (
+	envBenchRunsc = "KINDLING_BENCH_RUNSC"
+	envIdleHold   = "KINDLING_BENCH_IDLE_HOLD"
+)
+
 // benchBackend is one server of a benchmark, with its backend's name.
 type benchBackend struct {
 	name string
@@ -83,6 +92,9 @@ func startBenchServer(b *testing.B, sandbox string, extra ...string) *benchBacke
 		b.Fatal(err)
 	}
 	creds := cli.Credentials{AccessKeyID: "AKIDBENCH" + strings.ToUpper(randomHex(6)), SecretAccessKey: randomHex(20)}
+	if p := os.Getenv(envBenchRunsc); p != "" && sandbox == "gvisor" {
+		extra = append([]string{"--runsc", p}, extra...)
+	}
 	s, err := startServer(dir, &creds, append([]string{"--sandbox", sandbox}, extra...)...)
 	if err != nil {
 		if s != nil {
@@ -420,6 +432,43 @@ func BenchmarkGVisorWarmInvoke(b *testing.B) {
 	}
 }
 
+// BenchmarkGVisorThawInvoke measures what freezing idle sandboxes costs a
+// warm invoke: warm invokes of the echo function (MemorySize 1769) on a
+// gvisor server, each after a pause, alternately shorter than the
+// assignment service's freeze delay (assignment.DefaultFreezeAfter, 1 s:
+// the sandbox is still running) and longer (it was frozen and Acquire
+// thaws it). The difference of the medians is the thaw's cost.
+func BenchmarkGVisorThawInvoke(b *testing.B) {
+	requireBenchServer(b)
+	bb := startBenchServer(b, "gvisor", "--keep-alive", "24h")
+	const name = "bench-gvthaw"
+	bb.createEcho(b, name, 1769)
+	for range 20 {
+		bb.invoke(b, name, false)
+	}
+	pauses := []time.Duration{500 * time.Millisecond, 1600 * time.Millisecond}
+	lat := make([][]time.Duration, len(pauses))
+	const samples = 20
+	b.ResetTimer()
+	for range b.N {
+		for range samples {
+			for k, p := range pauses {
+				time.Sleep(p)
+				t := time.Now()
+				bb.invoke(b, name, false)
+				lat[k] = append(lat[k], time.Since(t))
+			}
+		}
+	}
+	b.StopTimer()
+	for k, p := range pauses {
+		p50, p99 := percentile(lat[k], .5), percentile(lat[k], .99)
+		b.ReportMetric(us(p50), fmt.Sprintf("after-%v-p50-us", p))
+		b.ReportMetric(us(p99), fmt.Sprintf("after-%v-max-us", p))
+		b.Logf("warm invoke after %v idle: p50 %.0f us, max %.0f us (%d samples)", p, us(p50), us(p99), len(lat[k]))
+	}
+}
+
 // BenchmarkGVisorIdle creates KINDLING_BENCH_IDLE idle sandboxes (one echo
 // function each, MemorySize 128, invoked once so that its runtime waits in
 // /next) on a gvisor and then a process server, and measures the PSS of
@@ -493,6 +542,7 @@ func idleRun(b *testing.B, sandbox string, n int) {
 	time.Sleep(5 * time.Second)
 	var pss []int64
 	var procs int
+	kinds := map[string]int64{} // PSS by kind of process, kB
 	for _, cg := range cgs {
 		// cgroup.procs of the pids hierarchy lists the same processes.
 		data, err := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
@@ -501,6 +551,11 @@ func idleRun(b *testing.B, sandbox string, n int) {
 		}
 		var sum int64
 		var counted []int // one process per address space
+		inCgroup := map[int]bool{}
+		for f := range strings.FieldsSeq(string(data)) {
+			pid, _ := strconv.Atoi(f)
+			inCgroup[pid] = true
+		}
 		for f := range strings.FieldsSeq(string(data)) {
 			pid, _ := strconv.Atoi(f)
 			procs++
@@ -508,7 +563,9 @@ func idleRun(b *testing.B, sandbox string, n int) {
 				continue
 			}
 			counted = append(counted, pid)
-			sum += pssKB(pid)
+			p := pssKB(pid)
+			sum += p
+			kinds[processKind(pid, inCgroup)] += p
 		}
 		pss = append(pss, sum)
 	}
@@ -528,10 +585,54 @@ func idleRun(b *testing.B, sandbox string, n int) {
 	b.ReportMetric(sbPct, "sandboxes-cpu-%")
 	b.ReportMetric(srvPct, "server-cpu-%")
 	b.ReportMetric(created.Seconds(), "create-all-s")
+	var byKind []string
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		mb := float64(kinds[k]) / float64(n) / 1024
+		b.ReportMetric(mb, "pss-"+k+"-MB/sandbox")
+		byKind = append(byKind, fmt.Sprintf("%s %.2f MB", k, mb))
+	}
+	b.Logf("%s: PSS per sandbox by process: %s", sandbox, strings.Join(byKind, ", "))
 	b.Logf("%s: %d idle sandboxes (%d host processes) made in %.1f s: PSS %.2f MB per sandbox (max %.2f MB, total %.0f MB); "+
 		"idle CPU over %v: sandboxes %.2f%% of one CPU (%.4f%% each), server %.2f%%",
 		sandbox, n, procs, created.Seconds(), perMB, float64(pssMax(pss))/1024, float64(total)/1024,
 		window, sbPct, sbPct/float64(n), srvPct)
+	if v := os.Getenv(envIdleHold); v != "" {
+		secs, _ := strconv.Atoi(v)
+		b.Logf("holding the sandboxes for %d s (%s): cgroups %s", secs, envIdleHold, filepath.Dir(cgs[0]))
+		time.Sleep(time.Duration(secs) * time.Second)
+	}
+}
+
+// processKind names a process of a sandbox's cgroup (whose processes are
+// inCgroup) by its argv[0]: runsc's gofer, runsc's sandbox (the sentry)
+// and the systrap stubs, which are clones of the sentry without an exec
+// (same argv) whose parent is the sentry or another stub; a process
+// sandbox's agent and runtime.
+func processKind(pid int, inCgroup map[int]bool) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return "gone"
+	}
+	arg0, _, _ := bytes.Cut(b, []byte{0})
+	if len(arg0) == 0 {
+		return "stub" // systrap's stubs clear their command line
+	}
+	switch name := filepath.Base(string(arg0)); name {
+	case "runsc-gofer", "kindling-agent", "kindling":
+		return name
+	case "runsc-sandbox":
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return "gone"
+		}
+		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:]))
+		if ppid, _ := strconv.Atoi(f[1]); inCgroup[ppid] {
+			return "stub"
+		}
+		return "sentry"
+	default:
+		return "runtime"
+	}
 }
 
 // sameMM reports whether two processes share one address space (kcmp

@@ -110,6 +110,7 @@ func gvisorSandboxes() []gvisorSandbox {
 // sandbox that it may read (nil if runsc exec fails: the sandbox is being
 // made or destroyed).
 func (sb gvisorSandbox) environment() map[string]bool {
+	sb.thaw()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	args := append(append([]string{}, sb.flags...), "exec", sb.id,
@@ -154,4 +155,18 @@ func (sb gvisorSandbox) hostProcesses() []int {
 		}
 	}
 	return append(stubs, runsc...)
+}
+
+// thaw thaws the sandbox if the server froze it while idle (runsc exec
+// needs a running sentry); the server's next Acquire thaws it anyway.
+func (sb gvisorSandbox) thaw() {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", sb.sentry))
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && parts[1] == "freezer" {
+			os.WriteFile(filepath.Join("/sys/fs/cgroup/freezer", parts[2], "freezer.state"), []byte("THAWED"), 0o644) //nolint:errcheck // best effort
+		}
+	}
 }

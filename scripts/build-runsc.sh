@@ -22,7 +22,8 @@
 # against the gvisor.dev/gvisor module's root, -p1) is applied, with the
 # patch command, to copies of the vendored files it names, and the copies
 # replace those files through the same -overlay (both variants). They
-# change only how fast runsc does what it does, never what it allows (see
+# change only how fast runsc does what it does (or how much memory it
+# keeps, or fix a bug), never what it allows (see
 # internal/sandbox/gvisor/doc.go, "Start-up cost"); a patch that no longer
 # applies to the pinned gVisor stops the build:
 #   hostmm-lazy-membarrier.patch    membarrier(REGISTER_PRIVATE_EXPEDITED),
@@ -41,6 +42,15 @@
 #       loading, a fault maps (and waits for) 256 KiB, one read of the pages
 #       file, instead of 32 MiB: the first response of a restored function
 #       no longer waits longer the larger its memory.
+#   systrap-seccomp-notify-enoent.patch  a fix, not a speed-up: systrap
+#       retries SECCOMP_IOCTL_NOTIF_RECV on ENOENT (a notification withdrawn
+#       because its task was interrupted, as the cgroup freezer does) like
+#       on EINTR, instead of killing the address space: needed to freeze
+#       idle sandboxes (internal/sandbox/gvisor/doc.go, "Idle sandboxes").
+#   idle-memory-release.patch  memory use only: the sentry's Usage.Reduce
+#       (called by the backend before it freezes a sandbox) returns the
+#       freed Go heap to the host (debug.FreeOSMemory instead of
+#       runtime.GC), and the gofer does so once after its set-up.
 #
 # OUT defaults to /var/lib/kindling/bin/runsc. The build runs once: OUT.stamp
 # records the pinned version, the Go version that built it, the seccomp

@@ -41,13 +41,19 @@ type Config struct {
 	// KeepAlive is how long an idle environment is kept, in Lambda's time
 	// (scaled by Clock).
 	KeepAlive time.Duration
-	Logger    *slog.Logger
+	// FreezeAfter is how long an idle environment that can be frozen
+	// (Freezer) runs before it is frozen, in real time (not scaled by
+	// Clock: it is about real back-to-back invokes and real CPU); 0 means
+	// DefaultFreezeAfter, a negative value never. See freeze.go.
+	FreezeAfter time.Duration
+	Logger      *slog.Logger
 }
 
 // Manager is the assignment service of one region, in memory.
 type Manager struct {
-	cfg       Config
-	keepAlive time.Duration // scaled
+	cfg         Config
+	keepAlive   time.Duration // scaled
+	freezeAfter time.Duration // real time; negative: never
 
 	mu sync.Mutex // guards t, provisions and filling
 	t  *Table
@@ -84,14 +90,18 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.FreezeAfter == 0 {
+		cfg.FreezeAfter = DefaultFreezeAfter
+	}
 	m := &Manager{
-		cfg:        cfg,
-		keepAlive:  cfg.Clock.Scale(cfg.KeepAlive),
-		t:          NewTable(),
-		provisions: map[string]provision{},
-		filling:    map[Key]bool{},
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
+		cfg:         cfg,
+		keepAlive:   cfg.Clock.Scale(cfg.KeepAlive),
+		freezeAfter: cfg.FreezeAfter,
+		t:           NewTable(),
+		provisions:  map[string]provision{},
+		filling:     map[Key]bool{},
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	go m.reaper()
@@ -109,6 +119,7 @@ func (m *Manager) Acquire(ctx context.Context, fn *config.Function) (*Lease, err
 	for {
 		m.mu.Lock()
 		e, retired := m.t.Acquire(key)
+		mayBeFrozen := e != nil && m.acquired(e)
 		if e != nil && !e.Ref.(Env).Alive() {
 			// Its runtime exited while it was idle (a crash after its
 			// last answer): forget it and look again.
@@ -121,10 +132,22 @@ func (m *Manager) Acquire(ctx context.Context, fn *config.Function) (*Lease, err
 		}
 		m.mu.Unlock()
 		m.destroy(retired)
-		if e != nil {
-			return &Lease{Env: e.Ref.(Env), id: e.ID}, nil
+		if e == nil {
+			break
 		}
-		break
+		if mayBeFrozen {
+			if err := m.thaw(e); err != nil {
+				// Never hand out an environment that may still be
+				// frozen: drop it and look again.
+				m.cfg.Logger.Warn("thawing an idle environment", "env", e.ID, "err", err)
+				m.mu.Lock()
+				m.t.Remove(e.ID)
+				m.mu.Unlock()
+				go e.Ref.(Env).Destroy()
+				continue
+			}
+		}
+		return &Lease{Env: e.Ref.(Env), id: e.ID}, nil
 	}
 
 	env, err := m.cfg.Placer.Place(ctx, fn)
@@ -211,16 +234,22 @@ func (m *Manager) destroy(entries []*Entry) {
 	}
 }
 
-// reaper destroys environments idle for longer than the keep-alive.
+// reaper destroys environments idle for longer than the keep-alive and
+// freezes those idle for longer than freezeAfter.
 func (m *Manager) reaper() {
 	defer close(m.done)
 	tick := m.keepAlive / 10
+	if m.freezeAfter >= 0 {
+		tick = min(tick, m.freezeAfter/4)
+	}
 	if tick < 5*time.Millisecond {
 		tick = 5 * time.Millisecond
 	}
 	if tick > time.Second {
 		tick = time.Second
 	}
+	var freezing sync.WaitGroup
+	defer freezing.Wait()
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -229,9 +258,18 @@ func (m *Manager) reaper() {
 			return
 		case <-t.C:
 			m.mu.Lock()
-			out := m.t.Expire(m.cfg.Clock.Now(), m.keepAlive)
+			now := m.cfg.Clock.Now()
+			out := m.t.Expire(now, m.keepAlive)
 			m.startFillers() // replaces provisioned environments that died
+			jobs := m.dueFreezes(now)
 			m.mu.Unlock()
+			if len(jobs) > 0 {
+				freezing.Add(1)
+				go func() {
+					defer freezing.Done()
+					m.freezeAll(jobs)
+				}()
+			}
 			for _, e := range out {
 				m.cfg.Logger.Debug("keep-alive expired", "env", e.ID)
 			}

@@ -79,6 +79,9 @@ type Entry struct {
 	Pinned  bool
 	retired bool
 	Ref     any
+	// freeze is the Manager's freezer bookkeeping (freeze.go); the Table
+	// never looks at it.
+	freeze *freezeSlot
 }
 
 // Table is the pure state of all environments. It is not safe for concurrent
@@ -325,6 +328,23 @@ func (t *Table) Counts() (initialising, idle, busy, memoryMB int) {
 	}
 	return initialising, idle, busy, t.memoryMB
 }
+
+// IdleBefore returns the environments idle since before cutoff, pinned
+// ones included.
+func (t *Table) IdleBefore(cutoff time.Time) []*Entry {
+	var out []*Entry
+	for _, list := range t.idle {
+		for _, e := range list {
+			if e.IdleSince.Before(cutoff) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// Has reports whether e is (still) in the Table.
+func (t *Table) Has(e *Entry) bool { return e != nil && t.byID[e.ID] == e }
 
 // All returns every environment (for shutdown).
 func (t *Table) All() []*Entry {

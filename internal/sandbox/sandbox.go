@@ -90,6 +90,24 @@ type Checkpointer interface {
 	Checkpoint(ctx context.Context, imageDir string) error
 }
 
+// Freezer is implemented by sandboxes that can be suspended while idle, so
+// that an idle sandbox costs no CPU (Lambda freezes an execution
+// environment between invocations). It is optional: callers check for it
+// with a type assertion; a backend whose idle sandboxes use no CPU of their
+// own (the process backend) need not implement it.
+//
+// Freeze stops every process of the sandbox where it is and waits
+// (bounded) until all are stopped; a failed Freeze leaves the sandbox
+// thawed if it can. Thaw lets them run again. Both are idempotent. Call
+// them only between invocations, while the channel is quiet, one at a
+// time per sandbox; never hand a frozen sandbox work before Thaw
+// succeeded (destroy it if Thaw fails). While frozen, Stats, Kill,
+// Destroy and Checkpoint work as usual (they thaw as needed).
+type Freezer interface {
+	Freeze() error
+	Thaw() error
+}
+
 // Restorer is implemented by backends that can start sandboxes from a
 // Checkpointer's image. spec must have the layout (MemoryMB, EphemeralMB,
 // CodeDir contents) of the checkpointed sandbox; ID and Hostname may differ.

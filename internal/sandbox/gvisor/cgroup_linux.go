@@ -25,6 +25,9 @@ type cgroups struct {
 	mounts []string
 	// memory, cpu and pids are the mount points of those controllers.
 	memory, cpu, pids string
+	// freezer is the freezer controller's mount point, "" without one
+	// (then sandboxes cannot be frozen: Freeze fails, Thaw does nothing).
+	freezer string
 }
 
 // detectCgroups finds the v1 hierarchies in /proc/self/mountinfo.
@@ -53,6 +56,8 @@ func detectCgroups(parent string) (*cgroups, error) {
 				c.cpu = mp
 			case "pids":
 				c.pids = mp
+			case "freezer":
+				c.freezer = mp
 			}
 		}
 	}
@@ -178,6 +183,65 @@ func (c *cgroups) unlimitCPU(id string) error {
 	return writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), "-1")
 }
 
+// errNoFreezer is returned by freeze without a freezer hierarchy.
+var errNoFreezer = fmt.Errorf("gvisor: no cgroup v1 freezer hierarchy: %w", errors.ErrUnsupported)
+
+// freezeState is the state file of sandbox id's freezer cgroup.
+func (c *cgroups) freezeState(id string) string {
+	return filepath.Join(c.freezer, c.parent, id, "freezer.state")
+}
+
+// freeze freezes every process of sandbox id (runsc puts the sentry, the
+// gofer and the stubs in <freezer>/<parent>/<id>; the stubs' move into the
+// function cgroup is in the cpu hierarchy only) and waits until the kernel
+// reports FROZEN: the v1 freezer stops each task at its next return to
+// user space or interruptible sleep, FREEZING meanwhile. If that does not
+// happen by deadline, it thaws the cgroup again and fails.
+func (c *cgroups) freeze(id string, deadline time.Time) error {
+	if c.freezer == "" {
+		return errNoFreezer
+	}
+	state := c.freezeState(id)
+	if err := writeFile(state, "FROZEN"); err != nil {
+		return err
+	}
+	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 5*time.Millisecond) {
+		b, err := os.ReadFile(state)
+		if err != nil {
+			return errors.Join(err, c.thaw(id))
+		}
+		st := string(bytes.TrimSpace(b))
+		if st == "FROZEN" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.Join(fmt.Errorf("freeze %s: freezer.state still %s", id, st), c.thaw(id))
+		}
+		time.Sleep(wait)
+		// Reading the state is what completes a freeze in progress (the
+		// kernel checks the tasks then); writing FROZEN again retries a
+		// task that could not be frozen yet.
+		if err := writeFile(state, "FROZEN"); err != nil {
+			return errors.Join(err, c.thaw(id))
+		}
+	}
+}
+
+// thaw lets sandbox id's processes run again; THAWED is immediate (the
+// kernel wakes every task before the write returns). A missing cgroup
+// (sandbox removed) or freezer hierarchy is not an error: nothing is frozen
+// then.
+func (c *cgroups) thaw(id string) error {
+	if c.freezer == "" {
+		return nil
+	}
+	err := writeFile(c.freezeState(id), "THAWED")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
 // stats reads the memory figures of sandbox id.
 func (c *cgroups) stats(id string) (sandbox.Stats, error) {
 	dir := filepath.Join(c.memory, c.parent, id)
@@ -230,8 +294,8 @@ func (c *cgroups) procs(id string) ([]int, error) {
 	return out, nil
 }
 
-// killAll sends SIGKILL to every process in sandbox id's cgroups until they
-// are empty or deadline passes.
+// killAll sends SIGKILL to every process in sandbox id's cgroups, and
+// thaws them if they are frozen, until they are empty or deadline passes.
 func (c *cgroups) killAll(id string, deadline time.Time) error {
 	for {
 		pids, err := c.procs(id)
@@ -245,6 +309,12 @@ func (c *cgroups) killAll(id string, deadline time.Time) error {
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
 				return fmt.Errorf("kill %d: %w", pid, err)
 			}
+		}
+		// A frozen task (a sandbox frozen while idle, maybe by an earlier
+		// run of the server) acts on SIGKILL only once thawed; thawing
+		// after the signals lets nothing run but the exits.
+		if err := c.thaw(id); err != nil {
+			return err
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("cgroups of %s still hold processes %v", id, pids)

@@ -59,7 +59,10 @@ func testEnv(t testing.TB, agent string) Config {
 	}
 	envMu.Lock()
 	defer envMu.Unlock()
-	if c, ok := envs[t.Name()]; ok {
+	// Keyed by the agent too: with -count=N the same test runs again with
+	// a new temporary directory.
+	key := t.Name() + "\x00" + agent
+	if c, ok := envs[key]; ok {
 		return c
 	}
 	envSeq++
@@ -70,7 +73,7 @@ func testEnv(t testing.TB, agent string) Config {
 		CgroupParent: fmt.Sprintf("kindling-gvisor-test-%d-%d", os.Getpid(), envSeq),
 		RunscFlags:   strings.Fields(os.Getenv(envFlags)),
 	}
-	envs[t.Name()] = c
+	envs[key] = c
 	t.Cleanup(func() {
 		b, err := New(c)
 		if err != nil {

@@ -21,6 +21,9 @@ import (
 const (
 	doneTimeout    = 5 * time.Second
 	cleanupTimeout = 2 * time.Second
+	// freezeTimeout bounds how long Freeze waits for every process of the
+	// sandbox to stop.
+	freezeTimeout = time.Second
 )
 
 // errDestroyed is returned by Stats and Checkpoint after Destroy.
@@ -57,6 +60,7 @@ type Sandbox struct {
 var (
 	_ sandbox.Sandbox      = (*Sandbox)(nil)
 	_ sandbox.Checkpointer = (*Sandbox)(nil)
+	_ sandbox.Freezer      = (*Sandbox)(nil)
 )
 
 // drain copies the agent's stdout and stderr into the tail. It runs in its
@@ -178,7 +182,44 @@ func (s *Sandbox) Kill() error {
 			return fmt.Errorf("kill %d: %w", pid, err)
 		}
 	}
-	return nil
+	// A task frozen by the v1 freezer acts on SIGKILL only once thawed:
+	// thaw after the signals, so that nothing runs again but the exits. A
+	// no-op unless the sandbox was frozen.
+	return s.b.cg.thaw(s.id)
+}
+
+// Freeze stops every host process of the sandbox (sentry, gofer, stubs)
+// with the cgroup v1 freezer and waits, at most freezeTimeout, until all
+// are frozen; on timeout it thaws them again and fails. First the sentry
+// is asked to return the memory it can to the host (reduceMemory; best
+// effort). A frozen sandbox uses no CPU; on Thaw its clocks have jumped,
+// as a frozen Lambda environment's do. See sandbox.Freezer and the package
+// documentation ("Idle sandboxes").
+func (s *Sandbox) Freeze() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed {
+		return errDestroyed
+	}
+	if s.b.cg.freezer == "" {
+		return errNoFreezer
+	}
+	if st, err := os.ReadFile(s.b.cg.freezeState(s.id)); err == nil && string(st) == "FROZEN\n" {
+		return nil // frozen already: the sentry cannot answer
+	}
+	s.reduceMemory() //nolint:errcheck // best effort: freeze it as it is
+	return s.b.cg.freeze(s.id, time.Now().Add(freezeTimeout))
+}
+
+// Thaw lets a frozen sandbox run again; it is a no-op on one that is not
+// frozen. See sandbox.Freezer.
+func (s *Sandbox) Thaw() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed {
+		return errDestroyed
+	}
+	return s.b.cg.thaw(s.id)
 }
 
 // Checkpoint saves the running sandbox to imageDir (`runsc checkpoint`):
@@ -193,6 +234,10 @@ func (s *Sandbox) Checkpoint(ctx context.Context, imageDir string) error {
 		return errDestroyed
 	}
 	if err := os.MkdirAll(imageDir, 0o700); err != nil {
+		return err
+	}
+	// A frozen sentry cannot save itself.
+	if err := s.b.cg.thaw(s.id); err != nil {
 		return err
 	}
 	s.checkpointed = true
@@ -210,6 +255,11 @@ func (s *Sandbox) Checkpoint(ctx context.Context, imageDir string) error {
 	select {
 	case <-s.done:
 	default:
+		if err == nil {
+			// Saved: the sandbox is exiting (Done closes soon); moving
+			// its dying stubs would only fail.
+			break
+		}
 		// Still running (a failed checkpoint that spared it): limit again.
 		if cerr := s.b.cg.setCPU(s.id, s.memoryMB, s.b.cpus, s.pid); cerr != nil && !errors.Is(cerr, os.ErrNotExist) {
 			err = errors.Join(err, cerr)
