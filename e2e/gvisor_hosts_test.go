@@ -44,12 +44,23 @@ var gvisorEnvs struct {
 // run's own marker (E2E_RUN_ID), every sandbox of the run counts, whether or
 // not it can still be asked.
 func gvisorProcessesWith(kv string) []int {
+	var pids []int
+	for _, sb := range gvisorSandboxesWith(kv) {
+		pids = append(pids, sb.hostProcesses()...)
+	}
+	return pids
+}
+
+// gvisorSandboxesWith returns the gVisor sandboxes of this run in which a
+// process has the environment assignment kv (every sandbox of the run for
+// the run's own marker).
+func gvisorSandboxesWith(kv string) []gvisorSandbox {
 	gvisorEnvs.mu.Lock()
 	defer gvisorEnvs.mu.Unlock()
 	if gvisorEnvs.env == nil {
 		gvisorEnvs.env = map[string]map[string]bool{}
 	}
-	var pids []int
+	var out []gvisorSandbox
 	for _, sb := range gvisorSandboxes() {
 		if kv != "E2E_RUN_ID="+runID {
 			key := fmt.Sprintf("%d/%s", sb.sentry, sb.id)
@@ -64,9 +75,9 @@ func gvisorProcessesWith(kv string) []int {
 				continue
 			}
 		}
-		pids = append(pids, sb.hostProcesses()...)
+		out = append(out, sb)
 	}
-	return pids
+	return out
 }
 
 // gvisorSandboxes lists the sentries on the host whose runsc root is under
@@ -157,16 +168,39 @@ func (sb gvisorSandbox) hostProcesses() []int {
 	return append(stubs, runsc...)
 }
 
-// thaw thaws the sandbox if the server froze it while idle (runsc exec
-// needs a running sentry); the server's next Acquire thaws it anyway.
-func (sb gvisorSandbox) thaw() {
+// freezerCgroup is the sandbox's cgroup v1 freezer directory ("" if the
+// sentry is gone or there is no freezer hierarchy).
+func (sb gvisorSandbox) freezerCgroup() string {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", sb.sentry))
 	if err != nil {
-		return
+		return ""
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && parts[1] == "freezer" {
-			os.WriteFile(filepath.Join("/sys/fs/cgroup/freezer", parts[2], "freezer.state"), []byte("THAWED"), 0o644) //nolint:errcheck // best effort
+			return filepath.Join("/sys/fs/cgroup/freezer", parts[2])
 		}
+	}
+	return ""
+}
+
+// freezerState is the sandbox's freezer.state (THAWED, FREEZING, FROZEN),
+// "" if it cannot be read.
+func (sb gvisorSandbox) freezerState() string {
+	dir := sb.freezerCgroup()
+	if dir == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// thaw thaws the sandbox if the server froze it while idle (runsc exec
+// needs a running sentry); the server's next Acquire thaws it anyway.
+func (sb gvisorSandbox) thaw() {
+	if dir := sb.freezerCgroup(); dir != "" {
+		os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0o644) //nolint:errcheck // best effort
 	}
 }

@@ -165,6 +165,45 @@ func TestKeepAliveReclaim(t *testing.T) {
 	}
 }
 
+// TestIdleFreeze checks, on gVisor, that an idle environment is frozen (as
+// Lambda freezes one between invocations: a gVisor sandbox's sentry and
+// runtimes would otherwise keep waking up) and that the next invoke thaws
+// it and runs warm in the same process, its state intact.
+func TestIdleFreeze(t *testing.T) {
+	requireServer(t)
+	if sandboxBackend() != "gvisor" {
+		t.Skip("only gVisor sandboxes are frozen while idle: an idle process sandbox's runtime sleeps in the host kernel and costs nothing")
+	}
+	t.Parallel()
+	const name = "e2e-freeze"
+	createFunction(t, name, fnSpec{})
+	first, _ := counter(t, name)
+	sbs := gvisorSandboxesWith(marker(name))
+	if len(sbs) != 1 {
+		t.Fatalf("%d sandboxes with %s after one invoke, want 1", len(sbs), marker(name))
+	}
+	sb := sbs[0]
+	deadline := time.Now().Add(60 * time.Second)
+	for st := sb.freezerState(); st != "FROZEN"; st = sb.freezerState() {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle sandbox %s not frozen 60 s after its invoke: freezer.state %q", sb.id, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 1; i <= 2; i++ {
+		next, inv := counter(t, name)
+		if next.ID != first.ID || next.Count != first.Count+i {
+			t.Errorf("invoke %d after the freeze: %+v (first %+v), want the same process, warm", i, next, first)
+		}
+		if r := parseReport(t, inv.logs); r.hasInit {
+			t.Errorf("invoke %d after the freeze reports an init: %q", i, r.line)
+		}
+	}
+	if st := sb.freezerState(); st == "" {
+		t.Errorf("sandbox %s gone after invokes that should have reused it", sb.id)
+	}
+}
+
 type whoamiResult struct {
 	UID          int               `json:"uid"`
 	GID          int               `json:"gid"`
