@@ -244,6 +244,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		a.ln = ln
 	}
+	// The warm path's reads and writes skip the Go runtime's syscall
+	// bookkeeping (rawio_linux.go).
+	a.ln = rawListener{a.ln}
+	if c, ok := a.conn.(net.Conn); ok {
+		a.conn = newRawConn(c)
+	}
 	// The Runtime API's handler is set at Start, which says whether
 	// restore/next is served; it is not serving before.
 	a.srv = &http.Server{
