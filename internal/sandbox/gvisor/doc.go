@@ -246,6 +246,65 @@
 // Measured after the change at 128 MB: warm echo invokes 1-2 ms, init
 // ~70 ms.
 //
+// # The warm path
+//
+// A warm invoke of an aws-lambda-go echo function is two HTTP exchanges on
+// the sandbox's loopback (netstack) between the runtime and the agent's
+// Runtime API (/next answered, then POST /response and its 202), plus one
+// frame each way on the channel. What it costs is almost entirely system
+// calls: runsc --strace over 200 warm invokes (2026-11-26) counted per
+// invoke
+//
+//	runtime (aws-lambda-go, not ours)  ~29: futex 9.4, nanosleep 6.7 (its Go
+//	                                   sysmon), write 4.2 (the POST is three
+//	                                   writes: headers, chunk, last chunk),
+//	                                   read 4.2, epoll_pwait 4.0
+//	agent                              ~17: read 7.5 (3 with data, 4 finding
+//	                                   none: Go's netpoll reads until EAGAIN,
+//	                                   and net/http's background read), epoll
+//	                                   3 blocking + 3 polls, write 3 (one per
+//	                                   HTTP response, one per frame), FIONREAD 1
+//
+// and a system call costs 15-23 us of a systrap round trip on this
+// development VM (getppid in a loop in a sandbox; 0.14 us on the host),
+// 11.5 us when systrap has patched its call site; a TCP round trip between
+// two processes over the sandbox's loopback ~180-200 us (host: 12-22 us),
+// over a pipe ~40 us (host: 6 us). About 46 such calls per invoke, some of
+// them in parallel on the two threads, are the ~1 ms by which gVisor's
+// warm invoke exceeds the process backend's, and the ~1.6-1.9 ms of
+// sandbox host CPU per invoke (the sentry, and the stub threads that run
+// the two Go programs and spin in systrap's fast path).
+//
+// The agent's part is as small as Kindling can make it without changing
+// what the runtime sees (internal/agent, rawio_linux.go):
+//
+//   - it runs with one P (no thread hand-offs between its goroutines);
+//   - the reads, writes and FIONREAD of the warm path skip Go's
+//     entersyscall (syscall.RawConn with raw system calls on the
+//     non-blocking descriptors), so that the Go runtime's sysmon stays
+//     parked: it was woken by the first system call after each of the
+//     agent's three idle periods per invoke and polled with nanosleep
+//     until the next (27 -> 17 system calls per invoke);
+//   - those calls load the system call number as an immediate right before
+//     SYSCALL (amd64 assembly), the pattern systrap patches into a direct
+//     jump after the first trap, instead of the syscall package's number
+//     from memory, which it cannot patch;
+//   - the channel's reader yields after handing a frame over, so that the
+//     event reaches the waiting /next before the reader's next read (which
+//     finds nothing) rather than after it: one system call less on the
+//     critical path.
+//
+// What remains is Go's own scheduler (an epoll poll and an epoll wait per
+// idle period, a read that finds EAGAIN before parking) and net/http's
+// background read. The runtime's 29 are its own. Neither Go programs'
+// netpoll nor the runtime's code can use patched call sites, so systrap's
+// slow path (SIGSYS, a signal frame, a hand-off between the stub and the
+// sentry's thread) is paid on nearly every call. The fast path (stub and
+// sentry spinning for each other) is adaptive in systrap; forcing it off
+// (neverEnableFastPath) gave the same p50 and ~10% less sandbox CPU in one
+// interleaved run. The KVM platform, which would avoid the trap hand-offs,
+// does not run on this VM (tools/runsc/experimental/README.md).
+//
 // # Idle sandboxes
 //
 // An idle sandbox is not idle on the host: the Go runtimes inside (the
