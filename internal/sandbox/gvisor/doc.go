@@ -265,15 +265,19 @@
 //	                                   3 blocking + 3 polls, write 3 (one per
 //	                                   HTTP response, one per frame), FIONREAD 1
 //
-// and a system call costs 15-23 us of a systrap round trip on this
-// development VM (getppid in a loop in a sandbox; 0.14 us on the host),
-// 11.5 us when systrap has patched its call site; a TCP round trip between
-// two processes over the sandbox's loopback ~180-200 us (host: 12-22 us),
-// over a pipe ~40 us (host: 6 us). About 46 such calls per invoke, some of
-// them in parallel on the two threads, are the ~1 ms by which gVisor's
-// warm invoke exceeds the process backend's, and the ~1.6-1.9 ms of
-// sandbox host CPU per invoke (the sentry, and the stub threads that run
-// the two Go programs and spin in systrap's fast path).
+// and a system call costs a systrap round trip (tools/syscallcost, on
+// this development VM): 5-6.5 us from Go's syscall package, 2-2.5 us when
+// systrap has patched its call site, once systrap's adaptive fast path
+// spins; 15-23 us (11.5 us patched) when it does not and every call is a
+// sleep and a wake-up between the stub and the sentry; 0.14 us on the host.
+// A TCP round trip between two processes over the sandbox's loopback takes
+// ~170-200 us (host: 11-23 us), over a pipe ~35-65 us (host: 4-9 us): most
+// of the difference is netstack handing each segment to a processor
+// goroutine. The two HTTP exchanges and the ~30 other calls per invoke
+// are the ~0.9 ms by which gVisor's warm invoke exceeds the process
+// backend's, and the ~1.4-1.9 ms of sandbox host CPU per invoke (the
+// sentry, and the stub threads that run the two Go programs and spin in
+// systrap's fast path).
 //
 // The agent's part is as small as Kindling can make it without changing
 // what the runtime sees (internal/agent, rawio_linux.go):
@@ -301,9 +305,11 @@
 // slow path (SIGSYS, a signal frame, a hand-off between the stub and the
 // sentry's thread) is paid on nearly every call. The fast path (stub and
 // sentry spinning for each other) is adaptive in systrap; forcing it off
-// (neverEnableFastPath) gave the same p50 and ~10% less sandbox CPU in one
+// (neverEnableFastPath) gave the same p50 and ~12% less sandbox CPU in one
 // interleaved run. The KVM platform, which would avoid the trap hand-offs,
-// does not run on this VM (tools/runsc/experimental/README.md).
+// does not run on this VM (tools/runsc/experimental/README.md). Measured
+// figures and the comparison with the emulator: docs/benchmarks.md, issue
+// 4, session 3.
 //
 // # Idle sandboxes
 //
