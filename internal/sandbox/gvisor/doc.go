@@ -271,10 +271,13 @@
 // spins; 15-23 us (11.5 us patched) when it does not and every call is a
 // sleep and a wake-up between the stub and the sentry; 0.14 us on the host.
 // A TCP round trip between two processes over the sandbox's loopback takes
-// ~170-200 us (host: 11-23 us), over a pipe ~35-65 us (host: 4-9 us): the
-// difference is netstack (its TCP path, and, presumably most of it, the
-// hand-off of each segment and ACK to a processor goroutine and the
-// wake-ups that follow; not measured apart). The two HTTP exchanges and the ~30 other calls per invoke
+// ~170-200 us (host: 11-23 us), over a pipe to cat ~35-65 us (host: 4-9
+// us): netstack's TCP path, and Go's poller on both ends (a read finding
+// EAGAIN and an epoll wait per message, where cat blocks in read). Not the
+// hand-off of each segment to netstack's processor goroutine: a runsc
+// patch handling a connected endpoint's segments on the sender's goroutine
+// instead changed neither p50 nor CPU (three interleaved runs; not kept).
+// The two HTTP exchanges and the ~30 other calls per invoke
 // are the ~0.9 ms by which gVisor's warm invoke exceeds the process
 // backend's, and the ~1.4-1.9 ms of sandbox host CPU per invoke (the
 // sentry, and the stub threads that run the two Go programs and spin in
