@@ -20,6 +20,10 @@ package e2e
 //     binary (aws-lambda-rie, built outside this repository); without it
 //     the emulator comparison is skipped, saying so. Also reports the
 //     sandbox's host CPU time per invoke, and the same at MemorySize 128.
+//     KINDLING_BENCH_BASE_AGENT names another agent binary (e.g. one built
+//     from an older commit, CGO_ENABLED=0): a gvisor and a process server
+//     running it ("gvisor-base", "process-base") join the interleaved
+//     rounds, for a before/after comparison in one run.
 //   - BenchmarkGVisorIdle: KINDLING_BENCH_IDLE sandboxes (default 100; the
 //     issue's target is 500) whose runtime waits in /next, one per function
 //     at MemorySize 128: PSS of all host processes of each sandbox (each
@@ -66,6 +70,9 @@ const envRIE = "KINDLING_BENCH_RIE"
 
 // envIdle is the number of idle sandboxes of BenchmarkGVisorIdle.
 const envIdle = "KINDLING_BENCH_IDLE"
+
+// envBaseAgent names a baseline agent binary for BenchmarkGVisorWarmInvoke.
+const envBaseAgent = "KINDLING_BENCH_BASE_AGENT"
 
 // envBenchRunsc names another runsc binary for the gvisor servers of the
 // benchmarks (to compare builds); envIdleHold keeps BenchmarkGVisorIdle's
@@ -334,6 +341,13 @@ func freeAddr(b *testing.B) string {
 func BenchmarkGVisorWarmInvoke(b *testing.B) {
 	requireBenchServer(b)
 	backends := []*benchBackend{startBenchServer(b, "gvisor", "--keep-alive", "24h"), startBenchServer(b, "process", "--keep-alive", "24h")}
+	labels := []string{"gvisor", "process"}
+	if p := os.Getenv(envBaseAgent); p != "" {
+		backends = append(backends,
+			startBenchServer(b, "gvisor", "--keep-alive", "24h", "--agent", p),
+			startBenchServer(b, "process", "--keep-alive", "24h", "--agent", p))
+		labels = append(labels, "gvisor-base", "process-base")
+	}
 	var rieURL string
 	if p := os.Getenv(envRIE); p != "" {
 		rieURL = startRIE(b, p)
@@ -412,14 +426,14 @@ func BenchmarkGVisorWarmInvoke(b *testing.B) {
 		for k := range backends {
 			cpu[k] += sandboxCPU(b, cgs[k])
 		}
-		for k, bb := range backends {
+		for k := range backends {
 			p50, p99 := percentile(lat[k], .5), percentile(lat[k], .99)
 			perInvoke := cpu[k] / time.Duration(len(lat[k]))
-			b.ReportMetric(us(p50), fmt.Sprintf("%s-%d-p50-us", bb.name, memory))
-			b.ReportMetric(us(p99), fmt.Sprintf("%s-%d-p99-us", bb.name, memory))
-			b.ReportMetric(us(perInvoke), fmt.Sprintf("%s-%d-sandbox-cpu-us/invoke", bb.name, memory))
+			b.ReportMetric(us(p50), fmt.Sprintf("%s-%d-p50-us", labels[k], memory))
+			b.ReportMetric(us(p99), fmt.Sprintf("%s-%d-p99-us", labels[k], memory))
+			b.ReportMetric(us(perInvoke), fmt.Sprintf("%s-%d-sandbox-cpu-us/invoke", labels[k], memory))
 			b.Logf("%s MemorySize %d: warm p50 %.0f us p99 %.0f us; sandbox host CPU %.0f us per invoke (%d samples)",
-				bb.name, memory, us(p50), us(p99), us(perInvoke), len(lat[k]))
+				labels[k], memory, us(p50), us(p99), us(perInvoke), len(lat[k]))
 		}
 		if len(rie) > 0 {
 			p50, p99 := percentile(rie, .5), percentile(rie, .99)
@@ -428,6 +442,10 @@ func BenchmarkGVisorWarmInvoke(b *testing.B) {
 			b.ReportMetric(float64(percentile(lat[0], .5))/float64(p50), "gvisor/rie-p50")
 			b.Logf("aws-lambda-rie: warm p50 %.0f us p99 %.0f us; gvisor/rie p50 %.2fx (%d samples)",
 				us(p50), us(p99), float64(percentile(lat[0], .5))/float64(p50), len(rie))
+			if len(backends) > 2 {
+				b.ReportMetric(float64(percentile(lat[2], .5))/float64(p50), "gvisor-base/rie-p50")
+				b.Logf("gvisor-base/rie p50 %.2fx", float64(percentile(lat[2], .5))/float64(p50))
+			}
 		}
 	}
 }

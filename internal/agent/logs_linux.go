@@ -85,12 +85,15 @@ func (lp *logPipe) readLocked(fd, max int) (int, error) {
 	if lp.done {
 		return 0, errPipeDone
 	}
-	n, err := unix.Read(fd, lp.buf[:max])
-	if n <= 0 {
-		if err == nil {
-			lp.done = true // EOF: the runtime and its children closed it
-		}
-		return 0, err
+	// Raw: the first system call after the agent was idle must not wake
+	// the Go runtime's sysmon (rawio_linux.go).
+	n, errno := rawRead(uintptr(fd), lp.buf[:max])
+	if errno != 0 {
+		return 0, errno
+	}
+	if n == 0 {
+		lp.done = true // EOF: the runtime and its children closed it
+		return 0, nil
 	}
 	if err := lp.sink(lp.buf[:n]); err != nil {
 		lp.done = true
@@ -106,8 +109,8 @@ func (lp *logPipe) drain() {
 		lp.mu.Lock()
 		defer lp.mu.Unlock()
 		// TIOCINQ is FIONREAD: bytes buffered in the pipe.
-		pending, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ)
-		if err != nil {
+		pending, errno := rawInq(fd)
+		if errno != 0 {
 			return
 		}
 		for pending > 0 {

@@ -246,6 +246,75 @@
 // Measured after the change at 128 MB: warm echo invokes 1-2 ms, init
 // ~70 ms.
 //
+// # The warm path
+//
+// A warm invoke of an aws-lambda-go echo function is two HTTP exchanges on
+// the sandbox's loopback (netstack) between the runtime and the agent's
+// Runtime API (/next answered, then POST /response and its 202), plus one
+// frame each way on the channel. What it costs is almost entirely system
+// calls: runsc --strace over 200 warm invokes (2026-11-26) counted per
+// invoke
+//
+//	runtime (aws-lambda-go, not ours)  ~29: futex 9.4, nanosleep 6.7 (its Go
+//	                                   sysmon), write 4.2 (the POST is three
+//	                                   writes: headers, chunk, last chunk),
+//	                                   read 4.2, epoll_pwait 4.0
+//	agent                              ~17: read 7.5 (3 with data, 4 finding
+//	                                   none: Go's netpoll reads until EAGAIN,
+//	                                   and net/http's background read), epoll
+//	                                   3 blocking + 3 polls, write 3 (one per
+//	                                   HTTP response, one per frame), FIONREAD 1
+//
+// and a system call costs a systrap round trip (tools/syscallcost, on
+// this development VM): 5-6.5 us from Go's syscall package, 2-2.5 us when
+// systrap has patched its call site, once systrap's adaptive fast path
+// spins; 15-23 us (11.5 us patched) when it does not and every call is a
+// sleep and a wake-up between the stub and the sentry; 0.14 us on the host.
+// A TCP round trip between two processes over the sandbox's loopback takes
+// ~170-200 us (host: 11-23 us), over a pipe to cat ~35-65 us (host: 4-9
+// us): netstack's TCP path, and Go's poller on both ends (a read finding
+// EAGAIN and an epoll wait per message, where cat blocks in read). Not the
+// hand-off of each segment to netstack's processor goroutine: a runsc
+// patch handling a connected endpoint's segments on the sender's goroutine
+// instead changed neither p50 nor CPU (three interleaved runs; not kept).
+// The two HTTP exchanges and the ~30 other calls per invoke
+// are the ~0.9 ms by which gVisor's warm invoke exceeds the process
+// backend's, and the ~1.4-1.9 ms of sandbox host CPU per invoke (the
+// sentry, and the stub threads that run the two Go programs and spin in
+// systrap's fast path).
+//
+// The agent's part is as small as Kindling can make it without changing
+// what the runtime sees (internal/agent, rawio_linux.go):
+//
+//   - it runs with one P (no thread hand-offs between its goroutines);
+//   - the reads, writes and FIONREAD of the warm path skip Go's
+//     entersyscall (syscall.RawConn with raw system calls on the
+//     non-blocking descriptors), so that the Go runtime's sysmon stays
+//     parked: it was woken by the first system call after each of the
+//     agent's three idle periods per invoke and polled with nanosleep
+//     until the next (27 -> 17 system calls per invoke);
+//   - those calls load the system call number as an immediate right before
+//     SYSCALL (amd64 assembly), the pattern systrap patches into a direct
+//     jump after the first trap, instead of the syscall package's number
+//     from memory, which it cannot patch;
+//   - the channel's reader yields after handing a frame over, so that the
+//     event reaches the waiting /next before the reader's next read (which
+//     finds nothing) rather than after it: one system call less on the
+//     critical path.
+//
+// What remains is Go's own scheduler (an epoll poll and an epoll wait per
+// idle period, a read that finds EAGAIN before parking) and net/http's
+// background read. The runtime's 29 are its own. Neither Go programs'
+// netpoll nor the runtime's code can use patched call sites, so systrap's
+// slow path (SIGSYS, a signal frame, a hand-off between the stub and the
+// sentry's thread) is paid on nearly every call. The fast path (stub and
+// sentry spinning for each other) is adaptive in systrap; forcing it off
+// (neverEnableFastPath) gave the same p50 and ~12% less sandbox CPU in one
+// interleaved run. The KVM platform, which would avoid the trap hand-offs,
+// does not run on this VM (tools/runsc/experimental/README.md). Measured
+// figures and the comparison with the emulator: docs/benchmarks.md, issue
+// 4, session 3.
+//
 // # Idle sandboxes
 //
 // An idle sandbox is not idle on the host: the Go runtimes inside (the

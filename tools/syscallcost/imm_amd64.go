@@ -1,0 +1,5 @@
+package main
+
+func getppidImmediate() uintptr
+
+var immediate = func() { getppidImmediate() }
