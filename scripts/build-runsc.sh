@@ -51,6 +51,16 @@
 #       (called by the backend before it freezes a sandbox) returns the
 #       freed Go heap to the host (debug.FreeOSMemory instead of
 #       runtime.GC), and the gofer does so once after its set-up.
+#   goferless-erofs-submounts.patch  memory use only: runsc starts no gofer
+#       when no mount needs its file server (lisafs), which upstream allows
+#       for an EROFS root image only: it handed the sandbox the root image
+#       alone. It now also opens the submounts' EROFS images and creates
+#       the overlay filestores (the /tmp overlay's host file) itself, as it
+#       does with a gofer, so that a sandbox whose root, code, agent and
+#       /tmp lower layer are EROFS images runs without a gofer process
+#       (~4 MB each; internal/sandbox/gvisor/doc.go, "File systems"). The
+#       sentry gets the files it would get with a gofer, read-only images
+#       and the filestore, and no other.
 #
 # OUT defaults to /var/lib/kindling/bin/runsc. The build runs once: OUT.stamp
 # records the pinned version, the Go version that built it, the seccomp
