@@ -112,9 +112,10 @@ func newImages(cfg Config) (*images, error) {
 // renamed into place). Uncompressed and without inline data: gVisor's EROFS
 // reader maps file data straight from the image, which it supports for
 // block-aligned data only. The image is a function of src's content and
-// mtime alone (every file gets that time, the UUID is fixed), so that a
-// remade image (a restarted server) is the same image: runsc restore
-// checks that an EROFS mount's superblock is the one checkpointed.
+// mtime alone (every file, and the superblock, get that time; the UUID is
+// fixed), so that a remade image (a restarted server) is the same image:
+// runsc restore checks that an EROFS mount's superblock is the one
+// checkpointed.
 func (im *images) make(img, src string, mtime int64) error {
 	tmp, err := os.CreateTemp(filepath.Dir(img), filepath.Base(img)+".tmp-")
 	if err != nil {
@@ -154,8 +155,11 @@ func (im *images) code(codeDir string) (string, error) {
 	if fi, err := os.Stat(img); err == nil && !fi.ModTime().Before(dir.ModTime()) {
 		return img, nil
 	}
-	// The files' time is the tree's: when the code store unpacked it.
-	if err := im.make(img, codeDir, dir.ModTime().Unix()); err != nil {
+	// Every file's time is 0 (1970), as in the agent's image: the image
+	// depends on the code alone, so that a snapshot restores over a code
+	// directory unpacked again (or a copy). A bind mount showed when the
+	// code store unpacked the tree, which was not the zip's time either.
+	if err := im.make(img, codeDir, 0); err != nil {
 		return "", err
 	}
 	return img, nil
