@@ -72,7 +72,7 @@
 #
 # OUT defaults to /var/lib/kindling/bin/runsc. The build runs once: OUT.stamp
 # records the pinned version, the Go version that built it, the seccomp
-# variant and a hash of the patches, and a current stamp next to an
+# variant, a hash of the patches and their names, and a current stamp next to an
 # existing OUT means there is nothing to do (any other stamp, or none,
 # means a rebuild). The binary is built beside OUT and renamed into place,
 # so a reader never sees half of it.
@@ -112,7 +112,16 @@ if [ -n "$patches" ]; then
 else
 	phash=none
 fi
-want="gvisor.dev/gvisor $version $gover seccomp=$variant patches=$phash"
+# The stamp's second line names the patches applied: the gvisor backend
+# mounts EROFS images without a gofer only with a runsc whose stamp says
+# goferless-erofs-submounts (internal/sandbox/gvisor/erofs_linux.go).
+names=
+for p in $patches; do
+	n=$(basename "$p" .patch)
+	names="$names${names:+ }$n"
+done
+want="gvisor.dev/gvisor $version $gover seccomp=$variant patches=$phash
+applied=$names"
 
 current() {
 	[ -x "$OUT" ] && [ -f "$OUT.stamp" ] && [ "$(cat "$OUT.stamp")" = "$want" ]

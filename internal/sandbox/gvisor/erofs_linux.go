@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -58,12 +60,34 @@ func rootFSImage(rootfs string) (string, bool) {
 	return img, true
 }
 
+// goferlessPatch is the runsc patch without which runsc cannot start a
+// sandbox whose submounts are EROFS images and no gofer (upstream passes
+// the root's image only): scripts/build-runsc.sh names the patches it
+// applied on the second line of runsc's stamp, "applied=a b c".
+const goferlessPatch = "goferless-erofs-submounts"
+
+// runscApplies reports whether the runsc at path was built by
+// scripts/build-runsc.sh with the named patch (false without a stamp).
+func runscApplies(path, patch string) bool {
+	b, err := os.ReadFile(path + ".stamp")
+	if err != nil {
+		return false
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if names, ok := strings.CutPrefix(line, "applied="); ok {
+			return slices.Contains(strings.Fields(names), patch)
+		}
+	}
+	return false
+}
+
 // newImages sets up the EROFS layout for cfg, or returns nil (bind mounts
-// and a gofer) when the root filesystem has no current image or mkfs.erofs
-// is missing. It makes the agent's and /tmp's images under StateDir.
+// and a gofer) when the root filesystem has no current image, mkfs.erofs
+// is missing, or runsc lacks goferlessPatch. It makes the agent's and
+// /tmp's images under StateDir.
 func newImages(cfg Config) (*images, error) {
 	rootfs, ok := rootFSImage(cfg.RootFS)
-	if !ok {
+	if !ok || !runscApplies(cfg.Runsc, goferlessPatch) {
 		return nil, nil
 	}
 	mkfs, err := exec.LookPath("mkfs.erofs")
