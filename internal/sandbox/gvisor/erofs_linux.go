@@ -137,7 +137,8 @@ func newImages(cfg Config) (*images, error) {
 // reader maps file data straight from the image, which it supports for
 // block-aligned data only. The image is a function of src's content and
 // mtime alone (every file, and the superblock, get that time; the UUID is
-// fixed), so that a remade image (a restarted server) is the same image:
+// fixed; the host files' extended attributes are left out), so that a
+// remade image (a restarted server) is the same image:
 // runsc restore checks that an EROFS mount's superblock is the one
 // checkpointed.
 func (im *images) make(img, src string, mtime int64) error {
@@ -146,7 +147,7 @@ func (im *images) make(img, src string, mtime int64) error {
 		return err
 	}
 	tmp.Close()
-	out, err := exec.Command(im.mkfs, "--quiet", "-E", "noinline_data",
+	out, err := exec.Command(im.mkfs, "--quiet", "-E", "noinline_data", "-x", "-1",
 		"-T", strconv.FormatInt(mtime, 10), "-U", imageUUID, tmp.Name(), src).CombinedOutput()
 	if err == nil {
 		err = os.Chmod(tmp.Name(), 0o644)
