@@ -17,6 +17,10 @@
 // gVisor sandboxes instead of process ones (gvisor_hosts_test.go finds their
 // host processes); `make test` runs the package once with each.
 //
+// KINDLING_E2E_ROOTFS and KINDLING_E2E_RUNSC give the servers another root
+// filesystem and runsc than the defaults (to test a build, e.g. the
+// gofer-less EROFS layout, which needs both made by the current scripts).
+//
 // Set KINDLING_E2E_KEEP=1 to keep the temporary directory (server log, data
 // dir) after the run; it is always kept when a test fails.
 package e2e
@@ -24,6 +28,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -49,8 +54,15 @@ import (
 	"kindling/internal/cli"
 )
 
+// rootFS is the servers' root filesystem (KINDLING_E2E_ROOTFS overrides it)
+// and runscPath their runsc if KINDLING_E2E_RUNSC names one (else the
+// server's default).
+var (
+	rootFS    = cmp.Or(os.Getenv("KINDLING_E2E_ROOTFS"), "/var/lib/kindling/rootfs")
+	runscPath = os.Getenv("KINDLING_E2E_RUNSC")
+)
+
 const (
-	rootFS = "/var/lib/kindling/rootfs"
 	region = "us-east-1"
 	// account is the server's default account id.
 	account   = "000000000000"
@@ -315,6 +327,9 @@ func startServer(dir string, creds *cli.Credentials, extra ...string) (*server, 
 		"--time-scale", fmt.Sprint(timeScale),
 		"--keep-alive", keepAlive.String(),
 	)
+	if runscPath != "" {
+		s.cmd.Args = append(s.cmd.Args, "--runsc", runscPath)
+	}
 	s.cmd.Args = append(s.cmd.Args, extra...)
 	var env []string
 	for _, kv := range os.Environ() {

@@ -13,6 +13,14 @@
 # Rebuilding replaces DEST while sandboxes may have it mounted: stop the
 # server first when FORMAT changes.
 #
+# DEST.erofs is the same tree as an EROFS image (mkfs.erofs from Debian's
+# erofs-utils, installed here when missing; uncompressed, no inline data, as
+# gVisor's EROFS reader wants), from which the gvisor backend's sandboxes
+# get their root without a gofer process (internal/sandbox/gvisor/doc.go,
+# "File systems"). DEST.erofs.stamp holds the stamp of the tree it was made
+# from; the image is remade whenever that differs (the tree was rebuilt),
+# also when the tree itself is current.
+#
 # Needs root, apt (Debian/Ubuntu host) and network access to the mirror.
 set -eu
 
@@ -35,8 +43,43 @@ stamp_ok() {
 	[ -f "$1/$STAMP_NAME" ] && grep -qx "format=$FORMAT" "$1/$STAMP_NAME"
 }
 
+# ensure_pkg CMD PKG installs the Debian package PKG when CMD is missing.
+ensure_pkg() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	# Refresh the package lists only when apt does not know the package.
+	if ! apt-cache show "$2" >/dev/null 2>&1 ||
+		apt-cache policy "$2" | grep -q 'Candidate: (none)'; then
+		log "apt-get update"
+		apt-get update -q
+	fi
+	log "installing $2"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >/dev/null
+}
+
+# build_image makes DEST.erofs from the current tree DEST unless it was made
+# from this very tree already.
+build_image() {
+	img="$DEST.erofs"
+	if [ -f "$img" ] && [ -f "$img.stamp" ] && cmp -s "$DEST/$STAMP_NAME" "$img.stamp"; then
+		log "$img is current"
+		return 0
+	fi
+	ensure_pkg mkfs.erofs erofs-utils
+	log "making $img"
+	rm -f "$img.tmp.$$"
+	# -E noinline_data: gVisor maps file data straight from the image,
+	# which it supports for block-aligned (flat plain) data only.
+	mkfs.erofs --quiet -E noinline_data "$img.tmp.$$" "$DEST" >&2 ||
+		{ rm -f "$img.tmp.$$"; die "mkfs.erofs failed"; }
+	mv -f "$img.tmp.$$" "$img"
+	cp "$DEST/$STAMP_NAME" "$img.stamp.tmp.$$"
+	mv -f "$img.stamp.tmp.$$" "$img.stamp"
+	log "made $img ($(du -h "$img" | cut -f1))"
+}
+
 if stamp_ok "$DEST"; then
 	log "$DEST is current (format $FORMAT); nothing to do"
+	build_image
 	exit 0
 fi
 
@@ -50,21 +93,13 @@ if command -v flock >/dev/null 2>&1; then
 fi
 if stamp_ok "$DEST"; then
 	log "$DEST was built by a concurrent run; nothing to do"
+	build_image
 	exit 0
 fi
 
 # --- debootstrap ---------------------------------------------------------
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v debootstrap >/dev/null 2>&1; then
-	# Refresh the package lists only when apt does not know the package.
-	if ! apt-cache show debootstrap >/dev/null 2>&1 ||
-		apt-cache policy debootstrap | grep -q 'Candidate: (none)'; then
-		log "apt-get update"
-		apt-get update -q
-	fi
-	log "installing debootstrap"
-	apt-get install -y -q --no-install-recommends debootstrap >/dev/null
-fi
+ensure_pkg debootstrap debootstrap
 
 # --- mirror: reuse the Debian mirror this machine's apt uses --------------
 mirror=
@@ -157,3 +192,4 @@ fi
 trap - EXIT
 
 log "built $DEST ($(du -sh "$DEST" | cut -f1)) format $FORMAT"
+build_image

@@ -51,10 +51,28 @@
 #       (called by the backend before it freezes a sandbox) returns the
 #       freed Go heap to the host (debug.FreeOSMemory instead of
 #       runtime.GC), and the gofer does so once after its set-up.
+#   goferless-erofs-submounts.patch  memory use only: runsc starts no gofer
+#       when no mount needs its file server (lisafs), which upstream allows
+#       for an EROFS root image only: it handed the sandbox the root image
+#       alone. It now also opens the submounts' EROFS images and creates
+#       the overlay filestores (the /tmp overlay's host file) itself, as it
+#       does with a gofer, so that a sandbox whose root, code, agent and
+#       /tmp lower layer are EROFS images runs without a gofer process
+#       (~4 MB each; internal/sandbox/gvisor/doc.go, "File systems"). The
+#       sentry gets the files it would get with a gofer, read-only images
+#       and the filestore, and no other.
+#   mm-cow-within-vma.patch  memory use (and a permission fix): a write
+#       that breaks copy-on-write of a private file mapping copies pages
+#       of that vma only. Translated pmas of adjacent mappings of one file
+#       merge when their effective permissions match (an ELF's read-only
+#       .rodata and its .data before the first write), and the copy,
+#       widened to the 2 MB-aligned range, took up to 2 MB of .rodata
+#       into private memory and gave it .data's write permission: ~1.8 MB
+#       of every Go process (the agent, a Go function's runtime).
 #
 # OUT defaults to /var/lib/kindling/bin/runsc. The build runs once: OUT.stamp
 # records the pinned version, the Go version that built it, the seccomp
-# variant and a hash of the patches, and a current stamp next to an
+# variant, a hash of the patches and their names, and a current stamp next to an
 # existing OUT means there is nothing to do (any other stamp, or none,
 # means a rebuild). The binary is built beside OUT and renamed into place,
 # so a reader never sees half of it.
@@ -94,7 +112,16 @@ if [ -n "$patches" ]; then
 else
 	phash=none
 fi
-want="gvisor.dev/gvisor $version $gover seccomp=$variant patches=$phash"
+# The stamp's second line names the patches applied: the gvisor backend
+# mounts EROFS images without a gofer only with a runsc whose stamp says
+# goferless-erofs-submounts (internal/sandbox/gvisor/erofs_linux.go).
+names=
+for p in $patches; do
+	n=$(basename "$p" .patch)
+	names="$names${names:+ }$n"
+done
+want="gvisor.dev/gvisor $version $gover seccomp=$variant patches=$phash
+applied=$names"
 
 current() {
 	[ -x "$OUT" ] && [ -f "$OUT.stamp" ] && [ "$(cat "$OUT.stamp")" = "$want" ]

@@ -11,6 +11,8 @@
 //	  unpacked/               0755
 //	    <key>/                0755, the package tree (mounted at /var/task)
 //	      bootstrap           0755 or 0644 files, 0755 directories, symlinks
+//	    <key>.erofs           0644, an EROFS image of <key>/, made by the gvisor
+//	                          backend on first use; removed with the tree
 //	  tmp/                    0700, staging; emptied by Open
 //	    <key>-<random>/       a tree being extracted, renamed to unpacked/<key>
 //	    <key>-<random>.zip    a zip being written, renamed to zips/<key>.zip

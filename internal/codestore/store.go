@@ -15,6 +15,11 @@ import (
 	"kindling/internal/errdefs"
 )
 
+// imageSuffix names the EROFS image of an unpacked tree that the gvisor
+// sandbox backend makes beside it (unpacked/<key>.erofs, temporaries
+// <key>.erofs.tmp-*): Delete and Open remove it with the tree.
+const imageSuffix = ".erofs"
+
 // Code describes one stored deployment package.
 type Code struct {
 	// Key names the package in the store: the lowercase hex SHA-256 of
@@ -112,10 +117,19 @@ func (s *Store) clean() error {
 		return err
 	}
 	for _, e := range ents {
-		if !validKey(e.Name()) {
+		key := e.Name()
+		if k, _, tmp := strings.Cut(key, imageSuffix+".tmp-"); tmp && validKey(k) {
+			// An image being made when a server stopped.
+			if err := os.Remove(filepath.Join(s.unpacked, key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
 			continue
 		}
-		_, err := os.Lstat(s.zipPath(e.Name()))
+		key = strings.TrimSuffix(key, imageSuffix)
+		if !validKey(key) {
+			continue
+		}
+		_, err := os.Lstat(s.zipPath(key))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if err := os.RemoveAll(filepath.Join(s.unpacked, e.Name())); err != nil {
@@ -210,6 +224,9 @@ func (s *Store) Delete(key string) error {
 		return fmt.Errorf("codestore: %w", err)
 	}
 	dir := filepath.Join(s.unpacked, key)
+	if err := os.Remove(dir + imageSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("codestore: %w", err)
+	}
 	if _, err := os.Lstat(dir); err == nil {
 		found = true
 		trash, err := os.MkdirTemp(s.tmp, "delete-"+key+"-")

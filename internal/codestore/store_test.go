@@ -278,8 +278,15 @@ func TestDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The gvisor backend's image of the tree goes with it.
+	if err := os.WriteFile(a.Dir+imageSuffix, []byte("img"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Delete(a.Key); err != nil {
 		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := os.Lstat(a.Dir + imageSuffix); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("image of the tree still there: %v", err)
 	}
 	if keys, err := s.Keys(); err != nil || !slices.Equal(keys, []string{b.Key}) {
 		t.Fatalf("Keys = %v, %v; want [%s]", keys, err, b.Key)
@@ -314,12 +321,20 @@ func TestOpenRecovers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Images: an orphan's and a half-made one go, the kept tree's stays.
+	for _, f := range []string{orphan + imageSuffix, c.Dir + imageSuffix + ".tmp-123", c.Dir + imageSuffix} {
+		if err := os.WriteFile(f, []byte("img"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	openStore(t, dir)
 	wantEmpty(t, filepath.Join(dir, "tmp"))
-	if _, err := os.Lstat(orphan); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("orphaned tree survived Open: %v", err)
+	for _, gone := range []string{orphan, orphan + imageSuffix, c.Dir + imageSuffix + ".tmp-123"} {
+		if _, err := os.Lstat(gone); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s survived Open: %v", gone, err)
+		}
 	}
-	for _, keep := range []string{c.Dir, filepath.Join(dir, "unpacked", "other")} {
+	for _, keep := range []string{c.Dir, c.Dir + imageSuffix, filepath.Join(dir, "unpacked", "other")} {
 		if _, err := os.Lstat(keep); err != nil {
 			t.Errorf("Open removed %s: %v", keep, err)
 		}

@@ -44,6 +44,10 @@ type Backend struct {
 	compression string // runsc checkpoint --compression
 	background  bool   // runsc restore --background
 	direct      bool   // runsc restore --direct (O_DIRECT reads of the pages file)
+
+	// im is the EROFS layout (no gofer), nil for bind mounts and a gofer
+	// (see the package documentation, "File systems").
+	im *images
 }
 
 var (
@@ -101,7 +105,12 @@ func New(cfg Config) (*Backend, error) {
 	if err := installAgent(cfg.AgentPath, filepath.Join(cfg.StateDir, agentDir, agentName)); err != nil {
 		return nil, err
 	}
+	im, err := newImages(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: EROFS images: %w", err)
+	}
 	b := &Backend{
+		im:    im,
 		cfg:   cfg,
 		cg:    cg,
 		runsc: &runsc{path: cfg.Runsc, root: filepath.Join(cfg.StateDir, runscRootDir), extra: cfg.RunscFlags},
@@ -437,10 +446,21 @@ func (b *Backend) launch(ctx context.Context, spec sandbox.Spec, imageDir string
 	if err := os.Chmod(tmp, 0o1777); err != nil { // whatever the umask
 		return nil, err
 	}
-	cfg, err := buildSpec(spec, specParams{
+	params := specParams{
 		RootFS: b.cfg.RootFS, AgentDir: filepath.Join(b.cfg.StateDir, agentDir), TmpDir: tmp,
 		CgroupsPath: b.cg.path(spec.ID), UID: b.cfg.UID, GID: b.cfg.GID,
-	})
+	}
+	if b.im != nil {
+		params.RootFSImage, params.AgentImage, params.TmpImage = b.im.rootfs, b.im.agent, b.im.tmp
+		// A code image that cannot be made leaves /var/task a bind mount:
+		// the sandbox then has a gofer, and works as well.
+		if img, err := b.im.code(spec.CodeDir); err == nil {
+			params.CodeImage = img
+		} else {
+			fmt.Fprintf(s.out, "kindling: no EROFS image of the code, /var/task served by a gofer: %v\n", err)
+		}
+	}
+	cfg, err := buildSpec(spec, params)
 	if err != nil {
 		return nil, err
 	}
@@ -538,7 +558,7 @@ func (b *Backend) Reap() error {
 		return errors.Join(append(errs, err)...)
 	}
 	for _, e := range ents {
-		if e.Name() == agentDir {
+		if e.Name() == agentDir || e.Name() == imagesDir {
 			continue
 		}
 		p := filepath.Join(b.cfg.StateDir, e.Name())

@@ -124,7 +124,7 @@ func (c *Config) setDefaults() {
 var idPattern = sandbox.IDPattern
 
 // minMemoryMB is this backend's floor for Spec.MemoryMB.
-const minMemoryMB = 64 // the sentry and gofer need ~15 MB of it
+const minMemoryMB = 64 // the sentry (and gofer, if any) need ~10-15 MB of it
 
 func validateSpec(s sandbox.Spec) error { return s.Validate(minMemoryMB) }
 

@@ -3,20 +3,24 @@
 // gVisor built with the go command (scripts/build-runsc.sh, tools/runsc).
 // The function's system calls are served by gVisor's user-space kernel (the
 // sentry), which is itself confined by seccomp, namespaces and cgroups; the
-// host kernel sees only the sentry and its file proxy (the gofer).
+// host kernel sees only the sentry and, when the root filesystem has no
+// EROFS image, its file proxy (the gofer; see "File systems").
 //
 // # Sandbox layout
 //
 // Create writes one OCI bundle per sandbox, StateDir/<id>/config.json:
 //
 //	/              RootFS, the shared base userland (scripts/build-rootfs.sh), read-only
-//	/var/task      Spec.CodeDir, read-only bind
+//	               (its EROFS image RootFS.erofs in the EROFS layout, below)
+//	/var/task      Spec.CodeDir, read-only bind (EROFS: CodeDir.erofs)
 //	/tmp           StateDir/<id>/tmp, empty, overlaid by runsc with a tmpfs of
 //	               EphemeralMB whose pages live in an unlinked host file under
 //	               StateDir/<id> (--overlay2=all:dir=...): limited like Lambda's
 //	               /tmp, and page cache the kernel can write back rather than
-//	               the function's memory
+//	               the function's memory (EROFS: the same overlay over
+//	               StateDir/.erofs/tmp.erofs, an empty image)
 //	/srv           StateDir/.agent, read-only bind holding only kindling-agent
+//	               (EROFS: StateDir/.erofs/agent.erofs)
 //	/proc /dev /sys  gVisor's own (sysfs read-only)
 //	process        /srv/kindling-agent as PID 1, uid/gid 993, no capabilities,
 //	               no new privileges, RLIMIT_NOFILE 1024, an OCI seccomp deny
@@ -36,6 +40,67 @@
 // bind mounts live in its own mount namespace, so the host sees no mount.
 // Mount points must exist in RootFS: runsc's gofer creates a missing one in
 // the host tree, which the shared read-only userland must never get.
+//
+// # File systems
+//
+// New picks one of two layouts. The EROFS layout, when RootFS has an image
+// made from the tree as it is (RootFS.erofs, whose RootFS.erofs.stamp is a
+// copy of the tree's stamp: scripts/build-rootfs.sh makes both), mkfs.erofs
+// (Debian's erofs-utils, which the script installs) is on PATH and runsc
+// was built with goferless-erofs-submounts.patch (its stamp from
+// scripts/build-runsc.sh names the patches applied; without that patch
+// runsc would start such a sandbox with its root image only, and fail):
+// every file system of a sandbox is an EROFS image, and runsc starts no
+// gofer process. Otherwise the bind layout: host directories bound into
+// the sandbox and served by a gofer, as before (erofs_linux.go, spec.go).
+//
+//	/          RootFS.erofs, through runsc's rootfs hint (the annotations
+//	           dev.gvisor.spec.rootfs.source and .type=erofs; Root.Path
+//	           stays the tree, unused)
+//	/var/task  CodeDir.erofs, beside the code store's tree, made by the
+//	           backend at the first sandbox of a code version (mkfs.erofs,
+//	           ~60 ms for the 8 MB aws-lambda-go echo function on this
+//	           loaded machine; it grows with the code: the first cold start
+//	           of a large version pays it once) and removed with the tree by
+//	           internal/codestore; if it cannot be made, /var/task is a
+//	           bind mount and that sandbox has a gofer
+//	/srv       StateDir/.erofs/agent.erofs, made at New
+//	/tmp       StateDir/.erofs/tmp.erofs, an empty directory (1777) made
+//	           at New, under the same --overlay2 upper layer as before: a
+//	           tmpfs of EphemeralMB in an unlinked host file of
+//	           StateDir/<id>
+//
+// The images are uncompressed and without inline data (gVisor maps file
+// data straight from the image, block-aligned data only) and reproducible:
+// every file's time is 0 and the UUID fixed, so that an image made again
+// (a restarted server, the code unpacked again) is byte for byte the same:
+// runsc restore refuses an EROFS mount whose superblock differs from the
+// checkpointed one (a snapshot that no longer matches fails to restore, and
+// the worker falls back to a normal init and remakes it).
+//
+// What serves files then is the sentry itself: runsc opens each image
+// read-only and hands the descriptors to the sandbox at start (with the
+// /tmp filestore, a host file runsc creates), and the sentry parses the
+// images with gVisor's EROFS reader and maps file data from them, so text
+// and read-only data of the rootfs, the agent and the code are page cache
+// of one image file shared by every sandbox. runsc upstream starts no gofer
+// when no mount needs lisafs, but supported an EROFS root only;
+// tools/runsc/patches/goferless-erofs-submounts.patch passes the
+// submounts' images and creates the filestores too.
+//
+// Trust boundary. With a gofer, the sentry never opens a host file: the
+// gofer (its own process, chrooted to the bundle's mounts, with its own
+// seccomp filter) walks host paths for it over lisafs. Without one the
+// sentry still opens nothing: it gets a fixed set of descriptors at start
+// (read-only images, the /tmp filestore) and has no path to ask for more,
+// so the host surface a compromised sentry reaches is smaller (no file
+// server walking host directories on its behalf). What is new is on each
+// side of that boundary: on the host, mkfs.erofs runs as the server's user
+// over the function's unpacked tree, which internal/codestore validated
+// (regular files, directories and symlinks only, symlinks stored as such,
+// never followed); inside the sandbox, the sentry parses images that
+// Kindling made, with a reader that a malformed image could only mislead
+// about the sandbox's own files.
 //
 // # The channel
 //
@@ -376,6 +441,15 @@
 //	  Reduce with the patch, gofer's     9.98  4.15   3.65  17.77   0
 //	  (another run, 50 sandboxes)         9.60  3.91   3.52  17.03   0
 //	500 sandboxes, after                 9.28  3.75   3.34  16.38   0
+//	50 sandboxes, then (same session)
+//	  the above                         9.66  3.99   3.52  17.17   0
+//	  EROFS layout (no gofer)           9.62     -   3.56  13.18   0
+//	  and mm-cow-within-vma.patch       8.45     -   2.78  11.23   0
+//	                                    8.49     -   3.05  11.54   0
+//	500 sandboxes, the same session
+//	  before (bind layout, the patches above)
+//	                                    9.28  3.77   3.35  16.40   0
+//	  after (EROFS layout, both patches) 7.96    -   2.55  10.52   0
 //
 // 100 sandboxes were made in 16.6 s instead of 33.4 (the first ones stop
 // taking CPU from the later ones), 500 in 85 s (8.2 GB in all; unfrozen,
@@ -398,20 +472,36 @@
 // invoke after a pause costs 2.5-4 ms against ~1.5 back to back, frozen or
 // not: the runtimes inside wake from their idle state.
 //
-// What is left (one sandbox, after the above): the sentry's Go heap, ~4.7
-// MB live, and ~2 MB of its runtime's other memory; the gofer's heap, ~2.1
-// MB live, and ~1 MB more; the guest's memory (the memory file, shared by
-// the sentry and the stubs), ~5.7 MB: the agent's and the function's Go
-// runtimes; runsc's text and data, shared by every sandbox (~29 MB of RSS,
-// under 0.1 MB of PSS each at 500 sandboxes). No runsc flag trades these:
+// The gofer went with the EROFS layout ("File systems"): 3.8 MB per
+// sandbox. The guest's memory (the memory file, mapped by the sentry and
+// by the stubs, so shared between their PSS) was ~5.7 MB, of which ~1.8 MB
+// per Go program (the agent, and the function's runtime when it is Go) was
+// a private copy of its own .rodata: the sentry's pmas of adjacent private
+// mappings of one file merge when their effective permissions match (the
+// read-only .rodata and the .data not yet written, both read-only through
+// Translate), and the first write to .data broke copy-on-write over the
+// whole 2 MB-aligned range of the merged pma, .rodata included (which also
+// got .data's write permission). tools/runsc/patches/mm-cow-within-vma.patch
+// copies within the written vma only. The stubs' and the sentry's memfd
+// maps of the agent's address space showed the 2 MB region
+// 0x800000-0xa00000 resident, byte for byte the agent's .rodata; linking
+// the agent with -R 2 MB (segments in different 2 MB ranges) measured the
+// same saving (11.46 MB at 50 sandboxes), the patch also covers the
+// function's runtime and needs no build flag.
+//
+// What is left (one sandbox, after the above): the sentry's Go heap (~3.6
+// MB live in a sampled heap profile: proc and sys inodes, FPU state,
+// metrics, cpuid tables) and its runtime's other memory, ~7 MB of
+// anonymous memory in all; the guest's memory, ~3-4 MB: the agent's and
+// the function's Go runtimes (heap arenas, metadata, stacks, .data and
+// .bss); runsc's text and data and the images' page cache, shared by every
+// sandbox (~0 PSS each at 500 sandboxes). No runsc flag trades these:
 // --app-huge-pages does nothing here (shmem THP is off on this host), the
 // /tmp overlay's pages are in a host file, not memory, and --directfs is
-// the default already. The gofer could go: runsc starts none when every
-// mount is served without lisafs, which it supports for an EROFS root image
-// only (the rootfs and each function's code as EROFS images, not bind
-// mounts): ~4 MB per sandbox. The guest's share shrinks only from inside
-// (the agent returning its own heap, debug.FreeOSMemory, once the runtime
-// waits in /next).
+// the default already. Measured and left: the agent returning its own free
+// heap (debug.FreeOSMemory 250 ms after the runtime's answer, before the
+// freeze): 11.54 against 11.23 MB at 50 sandboxes, no gain (its heap is
+// small; what it holds is runtime structure, not garbage).
 //
 // # Lifecycle
 //

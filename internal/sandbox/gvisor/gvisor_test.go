@@ -27,11 +27,14 @@ import (
 // Test environment: envRequired turns the skips for a missing runsc or root
 // into failures (set it in CI, where runsc is built first); envFlags adds
 // global runsc flags, space-separated (e.g. "--debug --debug-log=/tmp/r/");
-// envRunsc names another runsc binary than DefaultRunsc (to compare builds).
+// envRunsc names another runsc binary than DefaultRunsc (to compare builds),
+// envRootFS another root filesystem than DefaultRootFS (one with an EROFS
+// image, to test that layout).
 const (
 	envRequired = "KINDLING_GVISOR_REQUIRED"
 	envFlags    = "KINDLING_GVISOR_RUNSC_FLAGS"
 	envRunsc    = "KINDLING_GVISOR_RUNSC"
+	envRootFS   = "KINDLING_GVISOR_ROOTFS"
 )
 
 // testEnv returns the backend configuration of one test, the same for every
@@ -54,8 +57,9 @@ func testEnv(t testing.TB, agent string) Config {
 	if _, err := detectCgroups("x"); err != nil {
 		skip("%v", err)
 	}
-	if err := checkRootFS(DefaultRootFS); err != nil {
-		t.Fatalf("root filesystem %s: %v; run: sudo scripts/build-rootfs.sh", DefaultRootFS, err)
+	rootfs := cmp.Or(os.Getenv(envRootFS), DefaultRootFS)
+	if err := checkRootFS(rootfs); err != nil {
+		t.Fatalf("root filesystem %s: %v; run: sudo scripts/build-rootfs.sh %s", rootfs, err, rootfs)
 	}
 	envMu.Lock()
 	defer envMu.Unlock()
@@ -68,6 +72,7 @@ func testEnv(t testing.TB, agent string) Config {
 	envSeq++
 	c := Config{
 		Runsc:        runscPath,
+		RootFS:       rootfs,
 		AgentPath:    agent,
 		StateDir:     filepath.Join(t.TempDir(), "sandboxes"),
 		CgroupParent: fmt.Sprintf("kindling-gvisor-test-%d-%d", os.Getpid(), envSeq),

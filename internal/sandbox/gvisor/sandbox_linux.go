@@ -142,7 +142,7 @@ func (s *Sandbox) Done() <-chan struct{} { return s.done }
 func (s *Sandbox) AgentOutput() []byte { return s.out.Bytes() }
 
 // Stats reads the sandbox's memory figures from its cgroup. They include
-// the sentry's and gofer's own memory (~15 MB).
+// the sentry's own memory and the gofer's if there is one (~10-15 MB).
 func (s *Sandbox) Stats() (sandbox.Stats, error) {
 	s.mu.Lock()
 	destroyed := s.destroyed
@@ -155,7 +155,7 @@ func (s *Sandbox) Stats() (sandbox.Stats, error) {
 
 // Kill sends SIGKILL to the sandbox process, which takes every process of
 // the function with it, and to everything else in the sandbox's cgroups
-// (the gofer). It does not go through runsc, so it works on a wedged
+// (the gofer, if any). It does not go through runsc, so it works on a wedged
 // sandbox too, and it does not wait: Done says when it is over.
 func (s *Sandbox) Kill() error {
 	select {
@@ -188,7 +188,7 @@ func (s *Sandbox) Kill() error {
 	return s.b.cg.thaw(s.id)
 }
 
-// Freeze stops every host process of the sandbox (sentry, gofer, stubs)
+// Freeze stops every host process of the sandbox (sentry, gofer if any, stubs)
 // with the cgroup v1 freezer and waits, at most freezeTimeout, until all
 // are frozen; on timeout it thaws them again and fails. First the sentry
 // is asked to return the memory it can to the host (reduceMemory; best

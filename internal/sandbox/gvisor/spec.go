@@ -19,6 +19,8 @@ type (
 		Hostname string     `json:"hostname,omitempty"`
 		Mounts   []ociMount `json:"mounts"`
 		Linux    ociLinux   `json:"linux"`
+		// Annotations carry runsc's rootfs hint (EROFS layout).
+		Annotations map[string]string `json:"annotations,omitempty"`
 	}
 	ociProcess struct {
 		User            ociUser   `json:"user"`
@@ -86,6 +88,26 @@ type specParams struct {
 	TmpDir      string // empty host directory under the /tmp overlay
 	CgroupsPath string
 	UID, GID    int
+
+	// EROFS images (erofs_linux.go) replacing the bind mounts above, each
+	// when set: RootFS's, the agent's, /tmp's empty lower layer, the
+	// code's. With all four runsc starts no gofer.
+	RootFSImage, AgentImage, TmpImage, CodeImage string
+}
+
+// Annotations of runsc's rootfs hint: the root is an EROFS image.
+const (
+	annotRootfsSource = "dev.gvisor.spec.rootfs.source"
+	annotRootfsType   = "dev.gvisor.spec.rootfs.type"
+)
+
+// mountOf is a mount at dst of the EROFS image img if set, else a bind
+// mount of the host directory dir.
+func mountOf(dst, dir, img string, opts ...string) ociMount {
+	if img != "" {
+		return ociMount{Destination: dst, Type: "erofs", Source: img, Options: opts}
+	}
+	return ociMount{Destination: dst, Type: "bind", Source: dir, Options: append([]string{"rbind"}, opts...)}
 }
 
 // buildSpec returns the config.json of a sandbox (see the package
@@ -123,12 +145,13 @@ func buildSpec(s sandbox.Spec, p specParams) ([]byte, error) {
 			{Destination: "/proc", Type: "proc", Source: "proc"},
 			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755"}},
 			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-			// An empty host directory that runsc overlays with a tmpfs
-			// backed by a file in the sandbox's state directory and
-			// limited to EphemeralMB (tmpOverlayFlag): disk, not memory.
-			{Destination: "/tmp", Type: "bind", Source: p.TmpDir, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
-			{Destination: "/var/task", Type: "bind", Source: s.CodeDir, Options: []string{"rbind", "ro", "nosuid", "nodev"}},
-			{Destination: agentMount, Type: "bind", Source: p.AgentDir, Options: []string{"rbind", "ro", "nosuid", "nodev"}},
+			// An empty host directory (or EROFS image) that runsc
+			// overlays with a tmpfs backed by a file in the sandbox's
+			// state directory and limited to EphemeralMB
+			// (tmpOverlayFlag): disk, not memory.
+			mountOf("/tmp", p.TmpDir, p.TmpImage, "rw", "nosuid", "nodev"),
+			mountOf("/var/task", s.CodeDir, p.CodeImage, "ro", "nosuid", "nodev"),
+			mountOf(agentMount, p.AgentDir, p.AgentImage, "ro", "nosuid", "nodev"),
 		},
 		Linux: ociLinux{
 			CgroupsPath: p.CgroupsPath,
@@ -139,6 +162,10 @@ func buildSpec(s sandbox.Spec, p specParams) ([]byte, error) {
 			Namespaces: []ociNamespace{{"pid"}, {"network"}, {"ipc"}, {"uts"}, {"mount"}},
 			Seccomp:    seccompProfile(),
 		},
+	}
+	if p.RootFSImage != "" {
+		// The root is the image; Root.Path, still the tree, is unused.
+		spec.Annotations = map[string]string{annotRootfsSource: p.RootFSImage, annotRootfsType: "erofs"}
 	}
 	return json.MarshalIndent(spec, "", "\t")
 }

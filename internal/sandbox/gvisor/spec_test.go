@@ -76,6 +76,53 @@ func TestBuildSpec(t *testing.T) {
 	}
 }
 
+// TestBuildSpecEROFS: with every image set, no mount is served by a gofer
+// (no bind mount is left), /tmp stays writable for its overlay and the root
+// comes from the rootfs hint.
+func TestBuildSpecEROFS(t *testing.T) {
+	spec := sandbox.Spec{ID: "sb-1", CodeDir: "/code/x", MemoryMB: 128, EphemeralMB: 512}
+	b, err := buildSpec(spec, specParams{
+		RootFS: "/rootfs", AgentDir: "/state/.agent", TmpDir: "/state/sb-1/tmp", CgroupsPath: "/k/sb-1", UID: 993, GID: 993,
+		RootFSImage: "/rootfs.erofs", AgentImage: "/state/.erofs/agent.erofs", TmpImage: "/state/.erofs/tmp.erofs", CodeImage: "/code/x.erofs",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got ociSpec
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Annotations[annotRootfsSource] != "/rootfs.erofs" || got.Annotations[annotRootfsType] != "erofs" || !got.Root.Readonly {
+		t.Errorf("root %+v, annotations %v", got.Root, got.Annotations)
+	}
+	want := map[string]string{"/tmp": "/state/.erofs/tmp.erofs", "/var/task": "/code/x.erofs", "/srv": "/state/.erofs/agent.erofs"}
+	for _, m := range got.Mounts {
+		if m.Type == "bind" || slices.Contains(m.Options, "rbind") || slices.Contains(m.Options, "bind") {
+			t.Errorf("bind mount %+v: it needs a gofer", m)
+		}
+		if src, ok := want[m.Destination]; ok {
+			if m.Type != "erofs" || m.Source != src {
+				t.Errorf("%s: %+v, want the image %s", m.Destination, m, src)
+			}
+			if rw := slices.Contains(m.Options, "rw"); rw != (m.Destination == "/tmp") || slices.Contains(m.Options, "ro") == rw {
+				t.Errorf("%s: options %v", m.Destination, m.Options)
+			}
+			delete(want, m.Destination)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("mounts missing: %v", want)
+	}
+	// Without images: bind mounts, no hint.
+	b, err = buildSpec(spec, specParams{RootFS: "/rootfs", AgentDir: "/a", TmpDir: "/t", CgroupsPath: "/k/sb-1", UID: 993, GID: 993})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "erofs") || strings.Contains(string(b), "annotations") {
+		t.Errorf("bind layout mentions EROFS:\n%s", b)
+	}
+}
+
 func TestSeccompProfileOrder(t *testing.T) {
 	p := seccompProfile()
 	if p.DefaultAction != actAllow {
