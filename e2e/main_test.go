@@ -31,6 +31,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -419,11 +420,28 @@ func (s *server) stop() error {
 		if s.err != nil {
 			return fmt.Errorf("server exited after SIGTERM with %v", s.err)
 		}
-		return nil
+		return s.leftCgroups()
 	case <-time.After(time.Minute):
 		s.kill()
 		return errors.New("server did not exit within a minute of SIGTERM; killed it")
 	}
+}
+
+// leftCgroups fails if the stopped server left its sandboxes' parent
+// cgroup (kindling-<hash of its data directory>, "-gvisor" for gVisor
+// sandboxes) in any cgroup hierarchy.
+func (s *server) leftCgroups() error {
+	abs, err := filepath.Abs(s.dataDir)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	parent := "kindling-" + hex.EncodeToString(sum[:4])
+	left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", parent+"*"))
+	if len(left) > 0 {
+		return fmt.Errorf("server stopped and left cgroups %v", left)
+	}
+	return nil
 }
 
 func (s *server) kill() {

@@ -81,6 +81,14 @@ type Backend interface {
 	Reap() error
 }
 
+// Closer is implemented by backends that made something of their own at
+// start (their parent cgroups). Close removes it once every sandbox of the
+// backend has been destroyed; what is still in use stays (and Reap at the
+// next start deals with it). Optional: callers check with a type assertion.
+type Closer interface {
+	Close() error
+}
+
 // Checkpointer is implemented by sandboxes that can save themselves
 // (SnapStart). Checkpoint writes the sandbox's whole state (memory,
 // processes, its /tmp) into imageDir, an empty directory; the sandbox has

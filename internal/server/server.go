@@ -389,6 +389,10 @@ func (s *Server) Close() error {
 	if s.worker != nil {
 		s.worker.Close()
 	}
+	if c, ok := s.backend.(sandbox.Closer); ok {
+		// After the worker: its sandboxes are destroyed.
+		errs = append(errs, c.Close())
+	}
 	if s.logs != nil {
 		// After the worker: the environments' last lines are queued.
 		errs = append(errs, s.logs.Close())

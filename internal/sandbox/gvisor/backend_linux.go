@@ -525,6 +525,10 @@ func readPid(path string) (int, error) {
 	return pid, nil
 }
 
+// Close removes the backend's parent cgroups if no sandbox is left in
+// them (sandbox.Closer). Call it after every sandbox was destroyed.
+func (b *Backend) Close() error { return b.cg.removeParent() }
+
 // Reap removes what earlier runs of the server left: every cgroup under
 // CgroupParent (with the processes in it), every container in runsc's root
 // and every sandbox directory of StateDir. Run it before the first Create:

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"kindling/internal/sandbox"
+
+	"golang.org/x/sys/unix"
 )
 
 // cgroups knows where runsc puts a sandbox's cgroups: <parent>/<id> in every
@@ -81,6 +83,19 @@ func (c *cgroups) dirs(id string) []string {
 		d[i] = filepath.Join(m, c.parent, id)
 	}
 	return d
+}
+
+// removeParent removes <parent> from every hierarchy where it is empty (a
+// parent that still holds a sandbox's cgroup stays).
+func (c *cgroups) removeParent() error {
+	var errs []error
+	for _, m := range c.mounts {
+		err := os.Remove(filepath.Join(m, c.parent))
+		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // functionCgroup is the child of a sandbox's cpu cgroup that holds the

@@ -301,6 +301,10 @@ func (b *Backend) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sand
 	return s, nil
 }
 
+// Close removes the backend's parent cgroups if no sandbox is left in
+// them (sandbox.Closer). Call it after every sandbox was destroyed.
+func (b *Backend) Close() error { return b.cg.removeParent() }
+
 // Reap removes what an earlier run of the server left: every cgroup under
 // CgroupParent (its processes killed first), every mount under StateDir and
 // every entry of StateDir. Run it before the first Create: it would destroy

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"kindling/internal/sandbox"
+
+	"golang.org/x/sys/unix"
 )
 
 // cgroups places sandboxes in per-sandbox cgroups <parent>/<id>, on the v1
@@ -90,6 +92,19 @@ func (c *cgroups) roots() []string {
 		return []string{c.memory}
 	}
 	return []string{c.memory, c.cpu, c.pids}
+}
+
+// removeParent removes the <parent> directories where they are empty (one
+// that still holds a sandbox's cgroup stays).
+func (c *cgroups) removeParent() error {
+	var errs []error
+	for _, d := range c.roots() {
+		err := os.Remove(d)
+		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // dirs are the distinct per-sandbox directories.
