@@ -41,30 +41,19 @@ import (
 // not; 0.14 us on the host.
 
 // rawRead is read(2) without entersyscall; fd must be non-blocking.
-func rawRead(fd uintptr, b []byte) (int, syscall.Errno) {
-	var p unsafe.Pointer
-	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
-	}
-	for {
-		n, e := sysRead(fd, uintptr(p), uintptr(len(b)))
-		if e == 0 {
-			return int(n), 0
-		}
-		if syscall.Errno(e) != syscall.EINTR {
-			return 0, syscall.Errno(e)
-		}
-	}
-}
+func rawRead(fd uintptr, b []byte) (int, syscall.Errno) { return rawRW(sysRead, fd, b) }
 
 // rawWrite is write(2) without entersyscall; fd must be non-blocking.
-func rawWrite(fd uintptr, b []byte) (int, syscall.Errno) {
+func rawWrite(fd uintptr, b []byte) (int, syscall.Errno) { return rawRW(sysWrite, fd, b) }
+
+// rawRW makes call (sysRead or sysWrite) on fd and b, again on EINTR.
+func rawRW(call func(fd, p, n uintptr) (r, errno uintptr), fd uintptr, b []byte) (int, syscall.Errno) {
 	var p unsafe.Pointer
 	if len(b) > 0 {
 		p = unsafe.Pointer(&b[0])
 	}
 	for {
-		n, e := sysWrite(fd, uintptr(p), uintptr(len(b)))
+		n, e := call(fd, uintptr(p), uintptr(len(b)))
 		if e == 0 {
 			return int(n), 0
 		}
